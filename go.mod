@@ -1,0 +1,3 @@
+module github.com/masscanned-go/masscanned
+
+go 1.26.8

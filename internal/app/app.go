@@ -1,0 +1,109 @@
+// Package app is the application-protocol layer: the Handler interface that
+// every protocol implements, the Registry that dispatches a payload to a
+// handler by content (never by port), and the bounded per-connection state
+// table that reassembles TCP streams.
+package app
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/masscanned-go/masscanned/internal/event"
+)
+
+// Transport is the L4 carrying an application payload.
+type Transport uint8
+
+const (
+	TCP Transport = iota + 1
+	UDP
+)
+
+func (t Transport) String() string {
+	if t == TCP {
+		return "tcp"
+	}
+	return "udp"
+}
+
+// Verdict is a handler's answer to "is this payload mine?".
+type Verdict uint8
+
+const (
+	// No: the bytes cannot start a message of this protocol.
+	No Verdict = iota
+	// Maybe: the bytes are a prefix of a message of this protocol; more
+	// bytes are needed to decide (TCP only: for UDP Maybe counts as No).
+	Maybe
+	// Yes: the bytes start a message of this protocol.
+	Yes
+)
+
+// RawCap is the number of request bytes kept in an event.
+const RawCap = 512
+
+// Conn describes the exchange a payload belongs to. For TCP one Conn lives
+// as long as the connection's entry in the table; for UDP it is per datagram.
+type Conn struct {
+	Transport Transport
+	Client    netip.AddrPort // the remote peer
+	Server    netip.AddrPort // our address and port the peer talked to
+
+	// Personality is the name of the active personality ("linux" or
+	// "masscanned"); handlers pick their banners and shapes from it.
+	Personality string
+
+	Now  time.Time
+	Rand func(p []byte) // fills p with random bytes
+
+	// State is the handler's own per-connection state (TCP only; nil on
+	// each new connection and for every UDP datagram).
+	State any
+
+	// ReplyPort, when non-zero, is the source port the reply must come
+	// from (STUN CHANGE-REQUEST). Handlers set it.
+	ReplyPort uint16
+
+	// MaxReply, when non-zero, is the largest reply allowed (UDP
+	// anti-reflection cap). A handler that can give a compact reply that
+	// fits should do so; a reply that does not fit is not sent.
+	MaxReply int
+}
+
+// Result is what a handler did with the bytes it was given.
+type Result struct {
+	// NeedMore: the bytes hold an incomplete message; nothing consumed.
+	NeedMore bool
+	// Consumed is the number of bytes of the message handled (TCP: the
+	// rest stays buffered for the next call). Zero with a nil Reply and
+	// NeedMore false means the bytes were rejected as invalid.
+	Consumed int
+	// Reply is the bytes to send back (may be empty: ACK only).
+	Reply []byte
+	// Fields are recorded in the event (protocol-specific).
+	Fields []event.Field
+	// Close asks to stop feeding this connection to the handler: later
+	// bytes are ACKed and ignored.
+	Close bool
+}
+
+// Handler is one application protocol.
+type Handler interface {
+	// Name is the protocol's short name (http, ssh, stun, dns, smb, rpc, ghost).
+	Name() string
+	// Detect says whether data, the start of a UDP datagram or of a TCP
+	// stream, belongs to this protocol. It must be cheap and must not
+	// keep data.
+	Detect(data []byte, t Transport) Verdict
+	// Serve handles the bytes at the start of data (all buffered,
+	// unconsumed bytes of the stream for TCP; the whole datagram for
+	// UDP). It may be called again with the rest when Consumed < len(data).
+	Serve(c *Conn, data []byte) Result
+}
+
+// Info describes a registered handler.
+type Info struct {
+	Name        string
+	Enabled     bool
+	Description string
+}

@@ -1,0 +1,118 @@
+package app
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/masscanned-go/masscanned/internal/event"
+)
+
+type registered struct {
+	h           Handler
+	enabled     bool
+	description string
+}
+
+// Registry is the ordered set of application handlers. Detection tries
+// handlers in registration order; the first Yes wins. A Registry is
+// configured at startup and read-only afterwards.
+type Registry struct {
+	list []registered
+}
+
+// Register appends h. Handlers registered with enabled=false are off until
+// Enable is called for them.
+func (r *Registry) Register(h Handler, enabled bool, description string) {
+	r.list = append(r.list, registered{h: h, enabled: enabled, description: description})
+}
+
+// SetEnabled switches the named protocols on or off. Unknown names are an
+// error that lists the known ones.
+func (r *Registry) SetEnabled(names []string, on bool) error {
+	for _, n := range names {
+		n = strings.TrimSpace(strings.ToLower(n))
+		if n == "" {
+			continue
+		}
+		if n == "all" {
+			for i := range r.list {
+				r.list[i].enabled = on
+			}
+			continue
+		}
+		found := false
+		for i := range r.list {
+			if r.list[i].h.Name() == n {
+				r.list[i].enabled = on
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("unknown protocol %q (known: %s)", n, strings.Join(r.Names(), ", "))
+		}
+	}
+	return nil
+}
+
+// Names lists the registered protocol names, sorted.
+func (r *Registry) Names() []string {
+	var n []string
+	for _, e := range r.list {
+		n = append(n, e.h.Name())
+	}
+	sort.Strings(n)
+	return n
+}
+
+// List describes every registered handler in dispatch order.
+func (r *Registry) List() []Info {
+	out := make([]Info, 0, len(r.list))
+	for _, e := range r.list {
+		out = append(out, Info{Name: e.h.Name(), Enabled: e.enabled, Description: e.description})
+	}
+	return out
+}
+
+// detect returns the index of the first enabled handler that says Yes, or
+// -1; maybe reports whether any enabled handler said Maybe.
+func (r *Registry) detect(data []byte, t Transport) (idx int, maybe bool) {
+	for i, e := range r.list {
+		if !e.enabled {
+			continue
+		}
+		switch e.h.Detect(data, t) {
+		case Yes:
+			return i, false
+		case Maybe:
+			maybe = true
+		}
+	}
+	return -1, maybe
+}
+
+// Datagram dispatches one UDP payload. It returns the reply (nil for none)
+// and the application record (nil when no protocol recognised the data).
+func (r *Registry) Datagram(c *Conn, data []byte) ([]byte, *event.App) {
+	if len(data) == 0 {
+		return nil, nil
+	}
+	idx, _ := r.detect(data, UDP)
+	if idx < 0 {
+		return nil, nil
+	}
+	h := r.list[idx].h
+	res := h.Serve(c, data)
+	a := &event.App{Proto: h.Name(), Fields: res.Fields, Raw: capRaw(data)}
+	if res.NeedMore || len(res.Reply) == 0 {
+		return nil, a
+	}
+	return res.Reply, a
+}
+
+func capRaw(b []byte) []byte {
+	if len(b) > RawCap {
+		b = b[:RawCap]
+	}
+	return append([]byte(nil), b...)
+}

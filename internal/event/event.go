@@ -1,0 +1,125 @@
+// Package event defines the record the stack produces for every frame it
+// sees. The stack fills an Event by value on the packet path; sinks format
+// and write events in their own goroutines.
+package event
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Verdict says what happened to a frame.
+type Verdict uint8
+
+const (
+	// Received: the frame was ours and accepted, but needed no reply
+	// (a pure ACK, an incomplete application request, ...).
+	Received Verdict = iota
+	// Answered: at least one reply frame was produced.
+	Answered
+	// Dropped: the frame was rejected; Reason says why.
+	Dropped
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Received:
+		return "recv"
+	case Answered:
+		return "send"
+	case Dropped:
+		return "drop"
+	}
+	return "unknown"
+}
+
+// Drop reasons. They are stable identifiers: tests, dashboards and users
+// match on them.
+const (
+	ReasonTruncated       = "truncated"
+	ReasonNotOurMAC       = "not-our-mac"
+	ReasonEtherType       = "ethertype-not-handled"
+	ReasonVLANStacked     = "vlan-stacked"
+	ReasonARPOp           = "arp-op-not-handled"
+	ReasonARPFormat       = "arp-bad-format"
+	ReasonNotOurIP        = "not-our-ip"
+	ReasonDenyList        = "deny-list"
+	ReasonBadVersion      = "bad-ip-version"
+	ReasonBadHeader       = "bad-header"
+	ReasonBadLength       = "bad-length"
+	ReasonBadChecksum     = "bad-checksum"
+	ReasonFragment        = "fragment"
+	ReasonBadSource       = "bad-source"
+	ReasonMulticastDst    = "multicast-destination"
+	ReasonProtoNotHandled = "protocol-not-handled"
+	ReasonExtHeaders      = "extension-headers"
+	ReasonICMPType        = "icmp-type-not-handled"
+	ReasonNDInvalid       = "nd-invalid"
+	ReasonBadCookie       = "bad-cookie"
+	ReasonTCPFlags        = "tcp-flags-ignored"
+	ReasonTCPRST          = "tcp-rst"
+	ReasonTCPOutOfWindow  = "tcp-out-of-window"
+	ReasonNoApp           = "no-app-answer"
+	ReasonRateLimited     = "rate-limited"
+	ReasonUDPRatio        = "udp-ratio"
+)
+
+// Field is one application-level key/value pair, kept in order.
+type Field struct {
+	Key   string
+	Value any
+}
+
+// App is what an application protocol recorded about a request.
+type App struct {
+	Proto  string  // protocol name, e.g. "http"
+	Fields []Field // protocol-specific fields, in a stable order
+	Raw    []byte  // request bytes, capped (see app.RawCap)
+}
+
+// Event is one frame's record. The zero value is ready to fill; Reset
+// clears it for reuse.
+type Event struct {
+	Time    time.Time
+	Verdict Verdict
+	Reason  string // drop reason (Dropped) or why nothing was sent (Received)
+	Layer   string // deepest layer reached: eth, arp, ipv4, ipv6, icmpv4, icmpv6, tcp, udp
+
+	SrcMAC, DstMAC [6]byte
+	EtherType      uint16
+	VLAN           uint16 // 802.1Q VLAN ID + 1 (0 = untagged)
+
+	SrcIP, DstIP netip.Addr
+	IPProto      uint8
+	SrcPort      uint16
+	DstPort      uint16
+
+	TCPFlags uint8
+	Seq, Ack uint32
+	ICMPType uint8
+	ICMPCode uint8
+	ARPOp    uint16
+
+	PayloadLen int    // L4 payload bytes received
+	Reply      string // what was sent: arp-reply, echo-reply, na, syn-ack, ack, fin-ack, data
+	ReplyLen   int    // bytes of reply frames written
+	Suppressed string // a reply that was built but not sent (rate-limited, udp-ratio)
+
+	App *App
+}
+
+// Reset clears e for reuse.
+func (e *Event) Reset() { *e = Event{} }
+
+// Drop marks e as dropped at layer for reason.
+func (e *Event) Drop(layer, reason string) {
+	e.Layer = layer
+	e.Verdict = Dropped
+	e.Reason = reason
+}
+
+// HasVLAN reports whether the frame was 802.1Q tagged.
+func (e *Event) HasVLAN() bool { return e.VLAN != 0 }
+
+// VLANID is the 802.1Q VLAN identifier when HasVLAN.
+func (e *Event) VLANID() uint16 { return e.VLAN - 1 }

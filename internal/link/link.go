@@ -1,0 +1,46 @@
+// Package link moves Ethernet frames between the outside world and the
+// stack. Backends (AF_PACKET ring, pcap file) implement Link; nothing here
+// interprets frames.
+package link
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrClosed is returned by Recv after Close.
+var ErrClosed = errors.New("link closed")
+
+// Frame is one received Ethernet frame.
+type Frame struct {
+	// Data is the frame from the destination MAC on, 802.1Q tag included
+	// (backends that receive the tag out of band put it back). It is valid
+	// until the next call to Recv.
+	Data []byte
+	// Time is when the frame was received (capture time for files).
+	Time time.Time
+	// ChecksumNotReady: the kernel has not computed the L4 checksum yet
+	// (checksum offload on a local path); the stack must not verify it.
+	ChecksumNotReady bool
+}
+
+// Stats counts what a link did.
+type Stats struct {
+	Received    uint64 // frames returned by Recv
+	Sent        uint64 // frames sent
+	SendErrors  uint64 // frames Send failed to send
+	KernelDrops uint64 // frames the kernel dropped before we read them
+}
+
+// Link is a source and sink of Ethernet frames.
+type Link interface {
+	// Recv blocks until a frame arrives. It returns io.EOF when an
+	// offline source is exhausted and ErrClosed after Close.
+	Recv(f *Frame) error
+	// Send transmits one frame. The caller may reuse frame afterwards.
+	Send(frame []byte) error
+	// Close releases the link and unblocks Recv.
+	Close() error
+	// Stats returns counters.
+	Stats() Stats
+}

@@ -1,0 +1,150 @@
+// Package personality holds the values that make replies look like a given
+// host: IP TTL and ID policy, TCP window and SYN-ACK options, which TCP
+// flag combinations open a connection. A personality is data; the stack has
+// no per-personality code paths.
+package personality
+
+import (
+	"fmt"
+	"strings"
+)
+
+// IDPolicy says how the IPv4 identification field of a reply is chosen.
+type IDPolicy uint8
+
+const (
+	IDZero   IDPolicy = iota // always 0
+	IDRandom                 // pseudo-random per packet
+)
+
+// Shape is the IPv4 shape of one kind of reply.
+type Shape struct {
+	DF bool
+	ID IDPolicy
+}
+
+// TCP flag bits.
+const (
+	FIN = 0x01
+	SYN = 0x02
+	RST = 0x04
+	PSH = 0x08
+	ACK = 0x10
+	URG = 0x20
+	ECE = 0x40
+	CWR = 0x80
+)
+
+// Personality is a complete set of reply shapes.
+type Personality struct {
+	Name        string
+	Description string
+
+	TTL      uint8 // IPv4 TTL of every reply
+	HopLimit uint8 // IPv6 hop limit of every reply but ND (always 255)
+
+	SYNACK Shape // IPv4 shape of SYN-ACKs
+	Echo   Shape // IPv4 shape of ICMP echo replies
+	Data   Shape // IPv4 shape of ACKs and data segments
+
+	// SYNACKOptions: answer the options the client offered the way Linux
+	// does (MSS, SACK-permitted, timestamps, window scale, in Linux's
+	// order). False: no options at all (upstream's shape).
+	SYNACKOptions bool
+	MSS4, MSS6    uint16 // MSS advertised over IPv4 / IPv6
+	WScale        uint8  // window scale advertised
+	// SYNACKWindow is the window of a SYN-ACK; SYNACKWindowTS replaces it
+	// when the client asked for timestamps (Linux: 10 MSS-TS rounded).
+	SYNACKWindow, SYNACKWindowTS uint16
+	// DataWindow is the (scaled) window of ACKs and data segments when the
+	// client's segment carries a timestamp option (a modern stack that
+	// negotiated window scaling), DataWindowPlain otherwise.
+	DataWindow, DataWindowPlain uint16
+	// EchoECN: answer an ECN-setup SYN (ECE|CWR) with ECE set.
+	EchoECN bool
+	// OpensConn[f] is true when a segment with flags f gets a SYN-ACK.
+	OpensConn [256]bool
+	// AckEmptyPush: a PSH-ACK without data gets an ACK (upstream does).
+	AckEmptyPush bool
+	// PadARP: pad ARP replies to the 60-byte Ethernet minimum.
+	PadARP bool
+}
+
+// linuxOpens: a listening Linux socket answers a segment with SYN set and
+// neither ACK, RST nor FIN (tcp_rcv_state_process, LISTEN state); PSH, URG,
+// ECE and CWR do not matter.
+func linuxOpens(f int) bool {
+	return f&SYN != 0 && f&(ACK|RST|FIN) == 0
+}
+
+// upstreamOpens is upstream masscanned's rule: SYN with only PSH, URG, CWR
+// or ECE besides, and not both CWR and ECE.
+func upstreamOpens(f int) bool {
+	if f&SYN == 0 || f&^(SYN|PSH|URG|CWR|ECE) != 0 {
+		return false
+	}
+	return f&(CWR|ECE) != CWR|ECE
+}
+
+// Linux is a current Linux kernel (6.x) with default sysctls.
+func Linux() *Personality {
+	p := &Personality{
+		Name:          "linux",
+		Description:   "replies shaped like a current Linux kernel and common server software",
+		TTL:           64,
+		HopLimit:      64,
+		SYNACK:        Shape{DF: true, ID: IDZero},
+		Echo:          Shape{DF: false, ID: IDRandom},
+		Data:          Shape{DF: true, ID: IDRandom},
+		SYNACKOptions: true,
+		MSS4:          1460,
+		MSS6:          1440,
+		WScale:        7,
+		SYNACKWindow:  64240,
+		// 65160 = 45 * 1448 (MSS minus the 12 bytes of timestamps)
+		SYNACKWindowTS:  65160,
+		DataWindow:      502,
+		DataWindowPlain: 64240,
+		EchoECN:         true,
+	}
+	for f := range p.OpensConn {
+		p.OpensConn[f] = linuxOpens(f)
+	}
+	return p
+}
+
+// Masscanned is upstream masscanned's wire shape.
+func Masscanned() *Personality {
+	p := &Personality{
+		Name:            "masscanned",
+		Description:     "upstream masscanned's wire shape (IP ID 0 + DF, SYN-ACK without options, window 65535)",
+		TTL:             64,
+		HopLimit:        64,
+		SYNACK:          Shape{DF: true, ID: IDZero},
+		Echo:            Shape{DF: true, ID: IDZero},
+		Data:            Shape{DF: true, ID: IDZero},
+		SYNACKWindow:    65535,
+		SYNACKWindowTS:  65535,
+		DataWindow:      65535,
+		DataWindowPlain: 65535,
+		AckEmptyPush:    true,
+	}
+	for f := range p.OpensConn {
+		p.OpensConn[f] = upstreamOpens(f)
+	}
+	return p
+}
+
+// Names lists the built-in personalities.
+func Names() []string { return []string{"linux", "masscanned"} }
+
+// ByName returns a built-in personality.
+func ByName(name string) (*Personality, error) {
+	switch strings.ToLower(name) {
+	case "linux":
+		return Linux(), nil
+	case "masscanned":
+		return Masscanned(), nil
+	}
+	return nil, fmt.Errorf("unknown personality %q (known: %s)", name, strings.Join(Names(), ", "))
+}
