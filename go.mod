@@ -1,3 +1,12 @@
 module github.com/masscanned-go/masscanned
 
 go 1.26.8
+
+require (
+	github.com/dchest/siphash v1.2.3 // indirect
+	github.com/gopacket/gopacket v1.7.7 // indirect
+	github.com/spf13/pflag v1.0.10 // indirect
+	golang.org/x/crypto v0.59.0 // indirect
+	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
