@@ -1,0 +1,257 @@
+// Package ssh answers SSH clients with a server identification string (and,
+// under the linux personality, the SSH_MSG_KEXINIT a Debian OpenSSH server
+// sends), then records the client's KEXINIT algorithm lists and its HASSH
+// fingerprint.
+package ssh
+
+import (
+	"bytes"
+	"crypto/md5"
+	"encoding/binary"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/event"
+)
+
+// Description is the one-line summary shown in the protocol list.
+const Description = "SSH identification exchange and KEXINIT (OpenSSH 9.2p1 Debian), client HASSH"
+
+// DefaultEnabled says whether the protocol is on by default.
+const DefaultEnabled = true
+
+const (
+	maxBanner  = 255   // RFC 4253 §4.2: at most 255 bytes including CRLF
+	maxPacket  = 35000 // RFC 4253 §6.1: packets up to 35000 bytes must be handled
+	msgKexinit = 20
+)
+
+// Server banners per personality.
+const (
+	upstreamBanner = "SSH-2.0-1\r\n"
+	linuxBanner    = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
+)
+
+// The name-lists of OpenSSH 9.2p1 (Debian 12, with the Terrapin strict-kex
+// fix) with its default rsa, ecdsa and ed25519 host keys.
+var linuxKexinit = [10]string{
+	"sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org," +
+		"ecdh-sha2-nistp256,ecdh-sha2-nistp384,ecdh-sha2-nistp521," +
+		"diffie-hellman-group-exchange-sha256,diffie-hellman-group16-sha512," +
+		"diffie-hellman-group18-sha512,diffie-hellman-group14-sha256,kex-strict-s-v00@openssh.com",
+	"rsa-sha2-512,rsa-sha2-256,ecdsa-sha2-nistp256,ssh-ed25519",
+	ciphers, ciphers,
+	macs, macs,
+	"none,zlib@openssh.com", "none,zlib@openssh.com",
+	"", "",
+}
+
+const (
+	ciphers = "chacha20-poly1305@openssh.com,aes128-ctr,aes192-ctr,aes256-ctr," +
+		"aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+	macs = "umac-64-etm@openssh.com,umac-128-etm@openssh.com,hmac-sha2-256-etm@openssh.com," +
+		"hmac-sha2-512-etm@openssh.com,hmac-sha1-etm@openssh.com,umac-64@openssh.com," +
+		"umac-128@openssh.com,hmac-sha2-256,hmac-sha2-512,hmac-sha1"
+)
+
+// Handler is the SSH protocol handler.
+type Handler struct{}
+
+// New returns the SSH handler.
+func New() *Handler { return &Handler{} }
+
+// Name implements app.Handler.
+func (*Handler) Name() string { return "ssh" }
+
+// Detect implements app.Handler.
+func (*Handler) Detect(data []byte, _ app.Transport) app.Verdict {
+	const p = "SSH-"
+	if len(data) < len(p) {
+		if strings.HasPrefix(p, string(data)) {
+			return app.Maybe
+		}
+		return app.No
+	}
+	if string(data[:len(p)]) == p {
+		return app.Yes
+	}
+	return app.No
+}
+
+// state is kept per TCP connection once the banner was answered.
+type state struct{}
+
+// Serve implements app.Handler.
+func (*Handler) Serve(c *app.Conn, data []byte) app.Result {
+	if _, ok := c.State.(*state); ok {
+		return serveKexinit(data)
+	}
+	i := bytes.IndexByte(data, '\n')
+	if i < 0 {
+		if len(data) >= maxBanner || !bytes.HasPrefix(data, []byte("SSH-")) {
+			return app.Result{}
+		}
+		return app.Result{NeedMore: true}
+	}
+	if i+1 > maxBanner {
+		return app.Result{}
+	}
+	line := bytes.TrimSuffix(data[:i], []byte{'\r'})
+	proto, software, comment, ok := parseBanner(line)
+	if !ok {
+		return app.Result{}
+	}
+	res := app.Result{Consumed: i + 1}
+	res.Fields = []event.Field{
+		{Key: "banner", Value: printable(line)},
+		{Key: "version", Value: printable(proto)},
+		{Key: "software", Value: printable(software)},
+	}
+	if comment != nil {
+		res.Fields = append(res.Fields, event.Field{Key: "comment", Value: printable(comment)})
+	}
+	if c.Personality == "masscanned" {
+		res.Reply = []byte(upstreamBanner)
+	} else {
+		res.Reply = []byte(linuxBanner)
+		if c.Transport == app.TCP {
+			res.Reply = appendKexinit(res.Reply, c.Rand)
+		}
+	}
+	if c.Transport == app.TCP {
+		c.State = &state{}
+	} else {
+		res.Close = true
+	}
+	return res
+}
+
+// parseBanner splits "SSH-protoversion-softwareversion SP comments".
+func parseBanner(line []byte) (proto, software, comment []byte, ok bool) {
+	if !bytes.HasPrefix(line, []byte("SSH-")) {
+		return nil, nil, nil, false
+	}
+	rest := line[4:]
+	dash := bytes.IndexByte(rest, '-')
+	if dash < 1 {
+		return nil, nil, nil, false
+	}
+	proto = rest[:dash]
+	for _, b := range proto {
+		if (b < '0' || b > '9') && b != '.' {
+			return nil, nil, nil, false
+		}
+	}
+	software = rest[dash+1:]
+	if sp := bytes.IndexByte(software, ' '); sp >= 0 {
+		software, comment = software[:sp], software[sp+1:]
+	}
+	return proto, software, comment, true
+}
+
+// appendKexinit appends a server SSH_MSG_KEXINIT binary packet.
+func appendKexinit(b []byte, rnd func([]byte)) []byte {
+	payload := make([]byte, 0, 1024)
+	payload = append(payload, msgKexinit)
+	cookie := make([]byte, 16)
+	if rnd != nil {
+		rnd(cookie)
+	}
+	payload = append(payload, cookie...)
+	for _, l := range linuxKexinit {
+		payload = binary.BigEndian.AppendUint32(payload, uint32(len(l)))
+		payload = append(payload, l...)
+	}
+	payload = append(payload, 0, 0, 0, 0, 0) // first_kex_packet_follows, reserved
+	pad := 8 - (5+len(payload))%8
+	if pad < 4 {
+		pad += 8
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(1+len(payload)+pad))
+	b = append(b, byte(pad))
+	b = append(b, payload...)
+	padding := make([]byte, pad)
+	if rnd != nil {
+		rnd(padding)
+	}
+	return append(b, padding...)
+}
+
+// serveKexinit reads the client's first binary packet after the banner.
+func serveKexinit(data []byte) app.Result {
+	if len(data) < 4 {
+		return app.Result{NeedMore: true}
+	}
+	plen := int(binary.BigEndian.Uint32(data))
+	if plen < 12 || plen > maxPacket {
+		return app.Result{}
+	}
+	if len(data) < 4+plen {
+		return app.Result{NeedMore: true}
+	}
+	res := app.Result{Consumed: 4 + plen, Close: true}
+	padlen := int(data[4])
+	if padlen < 4 || padlen > plen-2 {
+		return res
+	}
+	payload := data[5 : 4+plen-padlen]
+	if len(payload) < 17 || payload[0] != msgKexinit {
+		return res
+	}
+	p := payload[17:]
+	var lists [10][]byte
+	for i := range lists {
+		if len(p) < 4 {
+			return res
+		}
+		n := binary.BigEndian.Uint32(p)
+		if uint64(n) > uint64(len(p)-4) {
+			return res
+		}
+		lists[i] = p[4 : 4+n]
+		p = p[4+n:]
+	}
+	sum := md5.Sum([]byte(string(lists[0]) + ";" + string(lists[2]) + ";" + string(lists[4]) + ";" + string(lists[6])))
+	res.Fields = []event.Field{
+		{Key: "kex_algorithms", Value: nameList(lists[0])},
+		{Key: "host_key_algorithms", Value: nameList(lists[1])},
+		{Key: "encryption_c2s", Value: nameList(lists[2])},
+		{Key: "mac_c2s", Value: nameList(lists[4])},
+		{Key: "compression_c2s", Value: nameList(lists[6])},
+		{Key: "hassh", Value: hex.EncodeToString(sum[:])},
+	}
+	return res
+}
+
+func nameList(b []byte) []string {
+	if len(b) == 0 {
+		return []string{}
+	}
+	parts := bytes.Split(b, []byte{','})
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = printable(p)
+	}
+	return out
+}
+
+// printable returns b as valid UTF-8, escaping invalid bytes and control
+// characters as \xNN.
+func printable(b []byte) string {
+	var sb strings.Builder
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		if (r == utf8.RuneError && n == 1) || r < 0x20 || r == 0x7f {
+			sb.WriteString(`\x`)
+			sb.WriteString(strconv.FormatUint(uint64(b[0])>>4, 16))
+			sb.WriteString(strconv.FormatUint(uint64(b[0])&15, 16))
+		} else {
+			sb.Write(b[:n])
+		}
+		b = b[n:]
+	}
+	return sb.String()
+}
