@@ -68,6 +68,10 @@ type Personality struct {
 	AckEmptyPush bool
 	// PadARP: pad ARP replies to the 60-byte Ethernet minimum.
 	PadARP bool
+	// NAMinimalUnicast: a Neighbor Advertisement answering a unicast
+	// solicitation carries no target link-layer address option and no
+	// Override flag (Linux's ndisc_recv_ns); otherwise both are always set.
+	NAMinimalUnicast bool
 }
 
 // linuxOpens: a listening Linux socket answers a segment with SYN set and
@@ -102,10 +106,11 @@ func Linux() *Personality {
 		WScale:        7,
 		SYNACKWindow:  64240,
 		// 65160 = 45 * 1448 (MSS minus the 12 bytes of timestamps)
-		SYNACKWindowTS:  65160,
-		DataWindow:      502,
-		DataWindowPlain: 64240,
-		EchoECN:         true,
+		SYNACKWindowTS:   65160,
+		DataWindow:       502,
+		DataWindowPlain:  64240,
+		EchoECN:          true,
+		NAMinimalUnicast: true,
 	}
 	for f := range p.OpensConn {
 		p.OpensConn[f] = linuxOpens(f)

@@ -1,0 +1,21 @@
+// Package all registers every application protocol in dispatch order.
+// Adding a protocol is one line here.
+package all
+
+import (
+	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/app/ghost"
+	"github.com/masscanned-go/masscanned/internal/app/http"
+	"github.com/masscanned-go/masscanned/internal/app/rpc"
+)
+
+// Registry returns a registry with every protocol, each in its default
+// state. Order matters: the first handler to recognise a payload wins, and
+// DNS, whose header is the least distinctive, comes last.
+func Registry() *app.Registry {
+	r := &app.Registry{}
+	r.Register(http.New(), http.DefaultEnabled, http.Description)
+	r.Register(rpc.New(), rpc.DefaultEnabled, rpc.Description)
+	r.Register(ghost.New(), ghost.DefaultEnabled, ghost.Description)
+	return r
+}

@@ -1,0 +1,189 @@
+// Package config turns the command line into a validated configuration.
+// Every problem is reported as one error line; nothing here exits.
+package config
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/masscanned-go/masscanned/internal/addrset"
+	"github.com/masscanned-go/masscanned/internal/personality"
+)
+
+// Version is the program version.
+const Version = "0.3.0-go"
+
+// DefaultMAC is used when neither -m nor the interface gives one.
+var DefaultMAC = [6]byte{0xc0, 0xff, 0xee, 0xc0, 0xff, 0xee}
+
+// Options is the parsed command line.
+type Options struct {
+	Iface         string
+	MAC           string
+	SelfIPFile    string
+	SelfIPList    string
+	DenyFile      string
+	DenyList      string
+	Verbose       int
+	Quiet         bool
+	Format        string
+	Personality   string
+	ReadPcap      string
+	WritePcap     string
+	CookieKeyFile string
+	ListProtocols bool
+	EnableProto   []string
+	DisableProto  []string
+	UDPMaxRatio   int
+	NoRateLimit   bool
+	MaxConns      int
+	MaxConnBytes  int
+	MaxBuffer     int
+	User          string
+	EventQueue    int
+	Promisc       bool
+	RingMB        int
+	ShowVersion   bool
+	ShowHelp      bool
+
+	// Derived
+	Self, Deny   *addrset.Set
+	Persona      *personality.Personality
+	CookieKey    [16]byte
+	HasCookieKey bool
+	MACAddr      [6]byte
+	HasMAC       bool
+
+	// RateFlags are registered by the caller (see Register).
+	flags *pflag.FlagSet
+}
+
+// ErrHelp is returned when -h was given (usage already printed).
+var ErrHelp = errors.New("help requested")
+
+// NewFlagSet registers every option into a new flag set bound to o.
+func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("masscanned", pflag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.SortFlags = false
+	fs.StringVarP(&o.Iface, "iface", "i", "", "network interface to receive and send raw Ethernet frames on (required unless --read-pcap)")
+	fs.StringVarP(&o.MAC, "mac-addr", "m", "", "MAC address to answer with (default: the interface's, else c0:ff:ee:c0:ff:ee)")
+	fs.StringVar(&o.SelfIPFile, "self-ip-file", "", "file of IP addresses/prefixes to answer for, one per line ('#' comments)")
+	fs.StringVar(&o.SelfIPList, "self-ip-list", "", "comma-separated IP addresses/prefixes to answer for")
+	fs.StringVar(&o.DenyFile, "remote-ip-deny-file", "", "file of remote IP addresses/prefixes to ignore")
+	fs.StringVar(&o.DenyList, "remote-ip-deny-list", "", "comma-separated remote IP addresses/prefixes to ignore")
+	fs.CountVarP(&o.Verbose, "verbose", "v", "more diagnostics on stderr (-v info, -vv debug, -vvv trace)")
+	fs.BoolVarP(&o.Quiet, "quiet", "q", false, "write no events to stdout")
+	fs.StringVar(&o.Format, "format", "console", "event format on stdout: console, logfmt or json")
+	fs.StringVar(&o.Personality, "personality", "linux", "reply shapes: linux or masscanned (upstream's wire shape)")
+	fs.StringVar(&o.ReadPcap, "read-pcap", "", "read frames from a pcap/pcapng file instead of an interface (no root needed)")
+	fs.StringVar(&o.WritePcap, "write-pcap", "", "write every reply frame to this pcap file")
+	fs.StringVar(&o.CookieKeyFile, "cookie-key-file", "", "file holding the 128-bit SYN-cookie key as 32 hex digits (default: random per start)")
+	fs.BoolVar(&o.ListProtocols, "list-protocols", false, "list application protocols and whether they are enabled, then exit")
+	fs.StringSliceVar(&o.EnableProto, "enable-proto", nil, "enable application protocols (comma-separated names, or all)")
+	fs.StringSliceVar(&o.DisableProto, "disable-proto", nil, "disable application protocols (comma-separated names, or all)")
+	fs.IntVar(&o.UDPMaxRatio, "udp-max-ratio", 3, "largest UDP reply as a multiple of its request's payload (0: no cap)")
+	fs.BoolVar(&o.NoRateLimit, "no-rate-limit", false, "lift the per-source reply budgets (lab use only)")
+	fs.IntVar(&o.MaxConns, "max-conns", 65536, "most TCP connections with buffered state (oldest evicted)")
+	fs.IntVar(&o.MaxConnBytes, "max-conn-bytes", 64<<20, "most bytes buffered across all TCP connections")
+	fs.IntVar(&o.MaxBuffer, "max-conn-buffer", 16<<10, "most bytes buffered for one TCP connection's unfinished request")
+	fs.StringVar(&o.User, "user", "", "after opening the interface, switch to this user keeping only CAP_NET_RAW")
+	fs.IntVar(&o.EventQueue, "event-queue", 65536, "events buffered for the output; beyond it events are counted as dropped")
+	fs.BoolVar(&o.Promisc, "promisc", false, "put the interface in promiscuous mode (needed when -m differs from the interface's MAC)")
+	fs.IntVar(&o.RingMB, "ring-mb", 32, "size of the AF_PACKET receive ring in MiB")
+	fs.BoolVarP(&o.ShowVersion, "version", "V", false, "print the version and exit")
+	fs.BoolVarP(&o.ShowHelp, "help", "h", false, "show this help and exit")
+	o.flags = fs
+	return fs
+}
+
+// Finish validates the options after parsing and loads the files they name.
+func (o *Options) Finish() error {
+	if o.ListProtocols {
+		return nil
+	}
+	if fs := o.flags; fs != nil && fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch o.Format {
+	case "console", "logfmt", "json":
+	default:
+		return fmt.Errorf("invalid --format %q (want console, logfmt or json)", o.Format)
+	}
+	p, err := personality.ByName(o.Personality)
+	if err != nil {
+		return err
+	}
+	o.Persona = p
+	if o.Iface == "" && o.ReadPcap == "" {
+		return errors.New("no interface: give -i/--iface NAME (or --read-pcap FILE)")
+	}
+	if o.Iface != "" && o.ReadPcap != "" {
+		return errors.New("-i/--iface and --read-pcap cannot be used together")
+	}
+	if o.MAC != "" {
+		hw, err := net.ParseMAC(o.MAC)
+		if err != nil || len(hw) != 6 {
+			return fmt.Errorf("invalid MAC address %q for -m/--mac-addr", o.MAC)
+		}
+		if hw[0]&1 != 0 {
+			return fmt.Errorf("invalid MAC address %q for -m/--mac-addr: it is a multicast address", o.MAC)
+		}
+		o.MACAddr = [6]byte(hw)
+		o.HasMAC = true
+	}
+	if o.Self, err = addrset.Parse(o.SelfIPFile, o.SelfIPList); err != nil {
+		return fmt.Errorf("self IPs: %v", err)
+	}
+	if o.Deny, err = addrset.Parse(o.DenyFile, o.DenyList); err != nil {
+		return fmt.Errorf("remote deny list: %v", err)
+	}
+	if o.CookieKeyFile != "" {
+		k, err := ReadKeyFile(o.CookieKeyFile)
+		if err != nil {
+			return err
+		}
+		o.CookieKey, o.HasCookieKey = k, true
+	}
+	if o.UDPMaxRatio < 0 {
+		return errors.New("--udp-max-ratio must be 0 or more")
+	}
+	if o.MaxConns < 1 || o.MaxConnBytes < 1 || o.MaxBuffer < 1 {
+		return errors.New("--max-conns, --max-conn-bytes and --max-conn-buffer must be positive")
+	}
+	if o.EventQueue < 1 {
+		return errors.New("--event-queue must be positive")
+	}
+	if o.RingMB < 1 || o.RingMB > 1024 {
+		return errors.New("--ring-mb must be between 1 and 1024")
+	}
+	return nil
+}
+
+// ReadKeyFile reads a 128-bit key written as 32 hexadecimal digits
+// (surrounding whitespace ignored).
+func ReadKeyFile(path string) ([16]byte, error) {
+	var k [16]byte
+	b, err := os.ReadFile(path)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return k, fmt.Errorf("cannot read cookie key file %s: %v", path, err)
+	}
+	s := strings.TrimSpace(string(b))
+	d, err := hex.DecodeString(s)
+	if err != nil || len(d) != 16 {
+		return k, fmt.Errorf("cookie key file %s: want 32 hexadecimal digits (a 128-bit key)", path)
+	}
+	copy(k[:], d)
+	return k, nil
+}

@@ -1,0 +1,298 @@
+package stack
+
+import (
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/event"
+	"github.com/masscanned-go/masscanned/internal/personality"
+)
+
+// tcpOpts is what a client's options say.
+type tcpOpts struct {
+	mss        uint16
+	sackOK     bool
+	ts         bool
+	tsVal      uint32
+	ws         bool
+	wsShift    uint8
+	malformed  bool
+	hasOptions bool
+}
+
+// parseTCPOptions walks the options area like Linux's tcp_parse_options:
+// it stops at EOL or at a malformed option (length < 2 or past the end).
+func parseTCPOptions(o []byte) (t tcpOpts) {
+	t.hasOptions = len(o) > 0
+	for len(o) > 0 {
+		kind := o[0]
+		if kind == 0 {
+			return
+		}
+		if kind == 1 {
+			o = o[1:]
+			continue
+		}
+		if len(o) < 2 || o[1] < 2 || int(o[1]) > len(o) {
+			t.malformed = true
+			return
+		}
+		l := int(o[1])
+		switch {
+		case kind == 2 && l == 4:
+			t.mss = binary.BigEndian.Uint16(o[2:4])
+		case kind == 3 && l == 3:
+			t.ws, t.wsShift = true, o[2]
+		case kind == 4 && l == 2:
+			t.sackOK = true
+		case kind == 8 && l == 10:
+			t.ts, t.tsVal = true, binary.BigEndian.Uint32(o[2:6])
+		}
+		o = o[l:]
+	}
+	return
+}
+
+func (s *Stack) tcp(p []byte, tx *Tx) {
+	f, ev := &s.f, s.f.ev
+	ev.Layer = "tcp"
+	if len(p) < 20 {
+		ev.Drop("tcp", event.ReasonTruncated)
+		return
+	}
+	ev.SrcPort = binary.BigEndian.Uint16(p[0:2])
+	ev.DstPort = binary.BigEndian.Uint16(p[2:4])
+	seq := binary.BigEndian.Uint32(p[4:8])
+	ack := binary.BigEndian.Uint32(p[8:12])
+	doff := int(p[12]>>4) * 4
+	flags := p[13]
+	ev.Seq, ev.Ack, ev.TCPFlags = seq, ack, flags
+	if doff < 20 || doff > len(p) {
+		ev.Drop("tcp", event.ReasonBadHeader)
+		return
+	}
+	payload := p[doff:]
+	ev.PayloadLen = len(payload)
+	if !s.verifyL4(6, p) {
+		ev.Drop("tcp", event.ReasonBadChecksum)
+		return
+	}
+	client := netip.AddrPortFrom(f.src, ev.SrcPort)
+	server := netip.AddrPortFrom(f.dst, ev.DstPort)
+	opts := parseTCPOptions(p[20:doff])
+
+	switch {
+	case flags&personality.SYN != 0:
+		if !s.p.OpensConn[flags] {
+			ev.Drop("tcp", event.ReasonTCPFlags)
+			return
+		}
+		s.synAck(client, server, seq, flags, &opts, tx)
+		return
+	case flags&personality.RST != 0:
+		ev.Drop("tcp", event.ReasonTCPRST)
+		return
+	case flags&personality.ACK == 0:
+		ev.Drop("tcp", event.ReasonTCPFlags)
+		return
+	}
+
+	slot := uint32(f.meta.Time.Unix() / CookiePeriod)
+	seg := app.Segment{
+		Key:         app.Key{Client: client, Server: server},
+		Seq:         seq,
+		Ack:         ack,
+		Payload:     payload,
+		FIN:         flags&personality.FIN != 0,
+		Personality: s.p.Name,
+		Now:         f.meta.Time,
+		Rand:        s.randFn,
+	}
+	seg.Cookies[0] = s.cookie(client, server, slot)
+	seg.Cookies[1] = s.cookie(client, server, slot-1)
+	push := flags&personality.PSH != 0
+
+	if len(payload) == 0 && !seg.FIN {
+		// The handshake's final ACK, a window update or keep-alive: checked
+		// against the cookie, answered only when upstream would.
+		valid := false
+		if s.cfg.Table != nil {
+			valid = s.cfg.Table.Stateless(&seg)
+		} else {
+			valid = ack-1 == seg.Cookies[0] || ack-1 == seg.Cookies[1]
+		}
+		if !valid {
+			ev.Drop("tcp", event.ReasonBadCookie)
+			return
+		}
+		if push && s.p.AckEmptyPush {
+			s.segment(client, server, ack, seq, personality.ACK, nil, &opts, tx)
+		}
+		return
+	}
+
+	var res app.SegmentResult
+	if s.cfg.Table != nil {
+		res = s.cfg.Table.Segment(&seg)
+	} else if ack-1 == seg.Cookies[0] || ack-1 == seg.Cookies[1] {
+		res = app.SegmentResult{Seq: ack, Ack: seq + uint32(len(payload))}
+	} else {
+		res.Status = app.BadCookie
+	}
+	switch res.Status {
+	case app.BadCookie:
+		ev.Drop("tcp", event.ReasonBadCookie)
+		return
+	case app.Duplicate:
+		ev.Reason = event.ReasonTCPOutOfWindow
+		s.segment(client, server, res.Seq, res.Ack, personality.ACK, nil, &opts, tx)
+		return
+	}
+	ev.App = res.App
+	from := server
+	if res.ReplyPort != 0 {
+		from = netip.AddrPortFrom(server.Addr(), res.ReplyPort)
+	}
+	ourSeq, ackNo := res.Seq, res.Ack
+	data := res.Reply
+	mss := int(s.p.MSS4)
+	if f.v6 {
+		mss = int(s.p.MSS6)
+	}
+	if opts.ts {
+		mss -= 12
+	}
+	if mss < 64 {
+		mss = 64
+	}
+	for len(data) > mss {
+		s.segment(client, from, ourSeq, ackNo, personality.ACK, data[:mss], &opts, tx)
+		ourSeq += uint32(mss)
+		data = data[mss:]
+	}
+	fl := uint8(personality.ACK)
+	if len(data) > 0 {
+		fl |= personality.PSH
+	}
+	if seg.FIN {
+		ackNo++
+		fl |= personality.FIN
+		if s.cfg.Table != nil {
+			s.cfg.Table.Close(seg.Key)
+		}
+	}
+	s.segment(client, from, ourSeq, ackNo, fl, data, &opts, tx)
+	switch {
+	case seg.FIN:
+		ev.Reply = "fin-ack"
+	case len(res.Reply) > 0:
+		ev.Reply = "data"
+	default:
+		ev.Reply = "ack"
+	}
+}
+
+// synAck answers a connection request with a cookie ISN.
+func (s *Stack) synAck(client, server netip.AddrPort, seq uint32, flags uint8, o *tcpOpts, tx *Tx) {
+	f, ev := &s.f, s.f.ev
+	if !s.allow(BudgetSYNACK, 1) {
+		ev.Suppressed = "syn-ack"
+		ev.Reason = event.ReasonRateLimited
+		return
+	}
+	slot := uint32(f.meta.Time.Unix() / CookiePeriod)
+	isn := s.cookie(client, server, slot)
+	off := s.replyIP(tx, 6, s.p.SYNACK)
+	optLen := 0
+	if s.p.SYNACKOptions {
+		optLen = 4 // MSS
+		if o.ts {
+			optLen += 12
+		} else if o.sackOK {
+			optLen += 4
+		}
+		if o.ws {
+			optLen += 4
+		}
+	}
+	h := tx.grow(20 + optLen)
+	binary.BigEndian.PutUint16(h[0:], server.Port())
+	binary.BigEndian.PutUint16(h[2:], client.Port())
+	binary.BigEndian.PutUint32(h[4:], isn)
+	binary.BigEndian.PutUint32(h[8:], seq+1)
+	h[12] = byte((20+optLen)/4) << 4
+	h[13] = personality.SYN | personality.ACK
+	if s.p.EchoECN && flags&(personality.ECE|personality.CWR) == personality.ECE|personality.CWR {
+		h[13] |= personality.ECE
+	}
+	win := s.p.SYNACKWindow
+	if o.ts {
+		win = s.p.SYNACKWindowTS
+	}
+	binary.BigEndian.PutUint16(h[14:], win)
+	if s.p.SYNACKOptions {
+		w := h[20:]
+		mss := s.p.MSS4
+		if f.v6 {
+			mss = s.p.MSS6
+		}
+		w[0], w[1] = 2, 4
+		binary.BigEndian.PutUint16(w[2:], mss)
+		w = w[4:]
+		if o.ts {
+			if o.sackOK {
+				w[0], w[1] = 4, 2
+			} else {
+				w[0], w[1] = 1, 1
+			}
+			w[2], w[3] = 8, 10
+			binary.BigEndian.PutUint32(w[4:], s.tsVal(client, server))
+			binary.BigEndian.PutUint32(w[8:], o.tsVal)
+			w = w[12:]
+		} else if o.sackOK {
+			w[0], w[1], w[2], w[3] = 1, 1, 4, 2
+			w = w[4:]
+		}
+		if o.ws {
+			w[0], w[1], w[2], w[3] = 1, 3, 3, s.p.WScale
+		}
+	}
+	s.endIP(tx, off, 16)
+	ev.Reply = "syn-ack"
+}
+
+// tsVal is our TCP timestamp for a connection: a millisecond clock plus a
+// per-connection offset.
+func (s *Stack) tsVal(client, server netip.AddrPort) uint32 {
+	return uint32(s.f.meta.Time.UnixMilli()) + s.tsOffset(client, server)
+}
+
+// segment appends one TCP segment (ACK, data, FIN) to the client.
+func (s *Stack) segment(client, from netip.AddrPort, seq, ack uint32, flags uint8, data []byte, o *tcpOpts, tx *Tx) {
+	off := s.replyIP(tx, 6, s.p.Data)
+	optLen := 0
+	if o.ts && s.p.SYNACKOptions {
+		optLen = 12
+	}
+	h := tx.grow(20 + optLen + len(data))
+	binary.BigEndian.PutUint16(h[0:], from.Port())
+	binary.BigEndian.PutUint16(h[2:], client.Port())
+	binary.BigEndian.PutUint32(h[4:], seq)
+	binary.BigEndian.PutUint32(h[8:], ack)
+	h[12] = byte((20+optLen)/4) << 4
+	h[13] = flags
+	win := s.p.DataWindowPlain
+	if o.ts {
+		win = s.p.DataWindow
+	}
+	binary.BigEndian.PutUint16(h[14:], win)
+	if optLen > 0 {
+		w := h[20:]
+		w[0], w[1], w[2], w[3] = 1, 1, 8, 10
+		binary.BigEndian.PutUint32(w[4:], s.tsVal(client, netip.AddrPortFrom(from.Addr(), s.f.ev.DstPort)))
+		binary.BigEndian.PutUint32(w[8:], o.tsVal)
+	}
+	copy(h[20+optLen:], data)
+	s.endIP(tx, off, 16)
+}
