@@ -39,7 +39,6 @@ func echo6(t testing.TB) []byte {
 	return build(t, eth(layers.EthernetTypeIPv6), ip, ic, gopacket.Payload(body))
 }
 
-
 func TestARP(t *testing.T) {
 	e := newEnv(t, personality.Linux())
 	tests := []struct {
