@@ -1,0 +1,115 @@
+package pcapfile
+
+import (
+	"errors"
+	"sync/atomic"
+	"time"
+
+	"github.com/masscanned-go/masscanned/internal/link"
+)
+
+// Offline is a link.Link that replays a capture: Recv returns its frames
+// in order (io.EOF at the end) and Send writes replies into a pcap file,
+// stamped with the time of the frame most recently received, so a replay
+// is deterministic. Without a writer, replies are only counted.
+type Offline struct {
+	r      *Reader
+	w      *Writer
+	last   time.Time
+	closed atomic.Bool
+
+	received   atomic.Uint64
+	sent       atomic.Uint64
+	sendErrors atomic.Uint64
+}
+
+var _ link.Link = (*Offline)(nil)
+
+// NewOffline returns a link reading r and writing replies to w (w may be
+// nil). The Offline owns both and closes them.
+func NewOffline(r *Reader, w *Writer) *Offline {
+	return &Offline{r: r, w: w}
+}
+
+// Recv returns the next frame of the capture.
+func (o *Offline) Recv(f *link.Frame) error {
+	if o.closed.Load() {
+		return link.ErrClosed
+	}
+	data, t, err := o.r.Next()
+	if err != nil {
+		return err
+	}
+	o.last = t
+	f.Data, f.Time, f.ChecksumNotReady = data, t, false
+	o.received.Add(1)
+	return nil
+}
+
+// Send records a reply.
+func (o *Offline) Send(frame []byte) error {
+	if o.closed.Load() {
+		return link.ErrClosed
+	}
+	if o.w != nil {
+		if err := o.w.WriteFrame(o.last, frame); err != nil {
+			o.sendErrors.Add(1)
+			return err
+		}
+	}
+	o.sent.Add(1)
+	return nil
+}
+
+// Close closes the capture and flushes and closes the reply file.
+func (o *Offline) Close() error {
+	if o.closed.Swap(true) {
+		return nil
+	}
+	var werr error
+	if o.w != nil {
+		werr = o.w.Close()
+	}
+	return errors.Join(o.r.Close(), werr)
+}
+
+// Stats returns the counters.
+func (o *Offline) Stats() link.Stats {
+	return link.Stats{Received: o.received.Load(), Sent: o.sent.Load(), SendErrors: o.sendErrors.Load()}
+}
+
+// Tee is a link.Link that writes every frame its inner link sent
+// successfully into a pcap file, stamped with the current time.
+type Tee struct {
+	link.Link
+	w *Writer
+	// WriteErrors counts frames sent but not recorded.
+	writeErrors atomic.Uint64
+	now         func() time.Time
+}
+
+// NewTee records the frames l sends into w. Closing the Tee closes both.
+func NewTee(l link.Link, w *Writer) link.Link {
+	return &Tee{Link: l, w: w, now: time.Now}
+}
+
+// Send sends frame on the inner link and records it. A recording error
+// does not fail the send; it is counted (WriteErrors) and returned by
+// Close.
+func (t *Tee) Send(frame []byte) error {
+	if err := t.Link.Send(frame); err != nil {
+		return err
+	}
+	if t.w.WriteFrame(t.now(), frame) != nil {
+		t.writeErrors.Add(1)
+	}
+	return nil
+}
+
+// WriteErrors is the number of sent frames that could not be recorded.
+func (t *Tee) WriteErrors() uint64 { return t.writeErrors.Load() }
+
+// Close closes the inner link and the pcap file.
+func (t *Tee) Close() error {
+	return errors.Join(t.Link.Close(), t.w.Close())
+}
