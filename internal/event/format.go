@@ -73,13 +73,6 @@ func appendMAC(b []byte, m [6]byte) []byte {
 	return b
 }
 
-func macString(m [6]byte) string {
-	if zeroMAC(m) {
-		return ""
-	}
-	return string(appendMAC(nil, m))
-}
-
 // ProtoName is the name of an IP protocol number as used in events:
 // icmp, tcp, udp, ipv6-icmp, or the number in decimal.
 func ProtoName(p uint8) string {

@@ -206,3 +206,45 @@ func TestTCPFlagString(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendJSONString(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"b\s`, "tab\tnl\nnul\x00", "<a&b>", "é\u2028\u2029x", "bad\xffutf8", "\x1f\x7f"} {
+		got := string(appendJSONString(nil, s))
+		var enc bytes.Buffer
+		je := json.NewEncoder(&enc)
+		je.SetEscapeHTML(false)
+		if err := je.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.TrimSuffix(enc.String(), "\n"); got != want {
+			t.Errorf("appendJSONString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+func TestJSONAppValues(t *testing.T) {
+	type custom struct{ A int }
+	e := Event{Time: time.Unix(0, 0), Layer: "tcp", App: &App{Proto: "x", Fields: []Field{
+		{"s", "v"}, {"i", -3}, {"u16", uint16(7)}, {"b", false}, {"nil", []string(nil)}, {"c", custom{2}}, {"f", 1.5},
+	}}}
+	var out bytes.Buffer
+	s := NewJSON(&out)
+	if err := s.Write(&e); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Flush()
+	want := `{"ts":"1970-01-01T00:00:00.000000000Z","verdict":"recv","layer":"tcp","app":{"proto":"x","s":"v","i":-3,"u16":7,"b":false,"nil":null,"c":{"A":2},"f":1.5}}` + "\n"
+	if out.String() != want {
+		t.Errorf("got  %s\nwant %s", out.String(), want)
+	}
+	// An unencodable value is an error, not a broken line.
+	out.Reset()
+	e.App.Fields = []Field{{"ch", make(chan int)}}
+	if err := s.Write(&e); err == nil {
+		t.Fatal("no error for a channel value")
+	}
+	_ = s.Flush()
+	if out.Len() != 0 {
+		t.Fatalf("partial line written: %q", out.String())
+	}
+}

@@ -2,10 +2,11 @@ package event
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"strconv"
+	"unicode/utf8"
 )
 
 // JSON writes events as JSON lines, one object per event. Keys, in order:
@@ -16,142 +17,235 @@ import (
 // app ({"proto": ..., field keys..., "raw": base64}). Zero or empty fields
 // are omitted except ts, verdict and layer (icmp_type and icmp_code are
 // kept on ICMP events, where 0 is meaningful; vlan is kept when tagged).
+//
+// The envelope is encoded by hand (it is the hot part); application field
+// values of types other than strings, integers, bools and []string go
+// through encoding/json.
 type JSON struct {
-	w   *bufio.Writer
-	enc *json.Encoder
-	app bytes.Buffer
-	ae  *json.Encoder
-	rec jsonEvent
-}
-
-type jsonEvent struct {
-	TS         string          `json:"ts"`
-	Verdict    string          `json:"verdict"`
-	Reason     string          `json:"reason,omitempty"`
-	Layer      string          `json:"layer"`
-	MACSrc     string          `json:"mac_src,omitempty"`
-	MACDst     string          `json:"mac_dst,omitempty"`
-	VLAN       *uint16         `json:"vlan,omitempty"`
-	EthType    uint16          `json:"eth_type,omitempty"`
-	IPSrc      string          `json:"ip_src,omitempty"`
-	IPDst      string          `json:"ip_dst,omitempty"`
-	Proto      string          `json:"proto,omitempty"`
-	PortSrc    uint16          `json:"port_src,omitempty"`
-	PortDst    uint16          `json:"port_dst,omitempty"`
-	TCPFlags   string          `json:"tcp_flags,omitempty"`
-	Seq        uint32          `json:"seq,omitempty"`
-	Ack        uint32          `json:"ack,omitempty"`
-	ICMPType   *uint8          `json:"icmp_type,omitempty"`
-	ICMPCode   *uint8          `json:"icmp_code,omitempty"`
-	ARPOp      uint16          `json:"arp_op,omitempty"`
-	PayloadLen int             `json:"payload_len,omitempty"`
-	Reply      string          `json:"reply,omitempty"`
-	ReplyLen   int             `json:"reply_len,omitempty"`
-	Suppressed string          `json:"suppressed,omitempty"`
-	App        json.RawMessage `json:"app,omitempty"`
+	w    *bufio.Writer
+	buf  []byte
+	seen map[string]struct{}
 }
 
 // NewJSON returns a JSON-lines sink writing to w through a buffer.
 func NewJSON(w io.Writer) *JSON {
-	j := &JSON{w: bufio.NewWriterSize(w, 64<<10)}
-	j.enc = json.NewEncoder(j.w)
-	j.enc.SetEscapeHTML(false)
-	j.ae = json.NewEncoder(&j.app)
-	j.ae.SetEscapeHTML(false)
-	return j
+	return &JSON{w: bufio.NewWriterSize(w, 64<<10), buf: make([]byte, 0, 1024), seen: make(map[string]struct{})}
 }
 
 const tsLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
 // Write encodes e into the buffer.
 func (j *JSON) Write(e *Event) error {
-	r := &j.rec
-	*r = jsonEvent{
-		TS:         e.Time.UTC().Format(tsLayout),
-		Verdict:    e.Verdict.String(),
-		Reason:     e.Reason,
-		Layer:      e.Layer,
-		MACSrc:     macString(e.SrcMAC),
-		MACDst:     macString(e.DstMAC),
-		EthType:    e.EtherType,
-		PortSrc:    e.SrcPort,
-		PortDst:    e.DstPort,
-		ARPOp:      e.ARPOp,
-		PayloadLen: e.PayloadLen,
-		Reply:      e.Reply,
-		ReplyLen:   e.ReplyLen,
-		Suppressed: e.Suppressed,
+	b := append(j.buf[:0], `{"ts":"`...)
+	b = e.Time.UTC().AppendFormat(b, tsLayout)
+	b = append(b, `","verdict":"`...)
+	b = append(b, e.Verdict.String()...)
+	b = append(b, '"')
+	str := func(b []byte, k, v string) []byte {
+		if v == "" {
+			return b
+		}
+		b = append(b, ',', '"')
+		b = append(b, k...)
+		b = append(b, '"', ':')
+		return appendJSONString(b, v)
+	}
+	num := func(b []byte, k string, v uint64) []byte {
+		b = append(b, ',', '"')
+		b = append(b, k...)
+		b = append(b, '"', ':')
+		return strconv.AppendUint(b, v, 10)
+	}
+	nz := func(b []byte, k string, v uint64) []byte {
+		if v == 0 {
+			return b
+		}
+		return num(b, k, v)
+	}
+	b = str(b, "reason", e.Reason)
+	b = append(b, `,"layer":`...)
+	b = appendJSONString(b, e.Layer)
+	if !zeroMAC(e.SrcMAC) {
+		b = append(b, `,"mac_src":"`...)
+		b = append(appendMAC(b, e.SrcMAC), '"')
+	}
+	if !zeroMAC(e.DstMAC) {
+		b = append(b, `,"mac_dst":"`...)
+		b = append(appendMAC(b, e.DstMAC), '"')
 	}
 	if e.HasVLAN() {
-		id := e.VLANID()
-		r.VLAN = &id
+		b = num(b, "vlan", uint64(e.VLANID()))
 	}
+	b = nz(b, "eth_type", uint64(e.EtherType))
 	if e.SrcIP.IsValid() {
-		r.IPSrc = e.SrcIP.String()
+		b = append(b, `,"ip_src":"`...)
+		b = append(e.SrcIP.AppendTo(b), '"')
 	}
 	if e.DstIP.IsValid() {
-		r.IPDst = e.DstIP.String()
+		b = append(b, `,"ip_dst":"`...)
+		b = append(e.DstIP.AppendTo(b), '"')
 	}
 	if hasTransport(e) {
-		r.Proto = ProtoName(e.IPProto)
+		b = str(b, "proto", ProtoName(e.IPProto))
 	}
+	b = nz(b, "port_src", uint64(e.SrcPort))
+	b = nz(b, "port_dst", uint64(e.DstPort))
 	if isTCP(e) {
-		r.TCPFlags = TCPFlagString(e.TCPFlags)
-		r.Seq, r.Ack = e.Seq, e.Ack
+		if e.TCPFlags != 0 {
+			b = append(b, `,"tcp_flags":"`...)
+			b = append(appendTCPFlags(b, e.TCPFlags), '"')
+		}
+		b = nz(b, "seq", uint64(e.Seq))
+		b = nz(b, "ack", uint64(e.Ack))
 	}
 	if isICMP(e) {
-		t, c := e.ICMPType, e.ICMPCode
-		r.ICMPType, r.ICMPCode = &t, &c
+		b = num(b, "icmp_type", uint64(e.ICMPType))
+		b = num(b, "icmp_code", uint64(e.ICMPCode))
 	}
+	b = nz(b, "arp_op", uint64(e.ARPOp))
+	if e.PayloadLen > 0 {
+		b = num(b, "payload_len", uint64(e.PayloadLen))
+	}
+	b = str(b, "reply", e.Reply)
+	if e.ReplyLen > 0 {
+		b = num(b, "reply_len", uint64(e.ReplyLen))
+	}
+	b = str(b, "suppressed", e.Suppressed)
 	if e.App != nil {
-		app, err := j.appendApp(e.App)
-		if err != nil {
+		var err error
+		if b, err = j.appendApp(b, e.App); err != nil {
+			j.buf = b[:0]
 			return err
 		}
-		r.App = app
 	}
-	return j.enc.Encode(r)
+	b = append(b, '}', '\n')
+	j.buf = b
+	_, err := j.w.Write(b)
+	return err
 }
 
 // appendApp renders a as an ordered JSON object. Repeated keys (and keys
 // "proto" and "raw", which the object uses itself) keep their first use.
-func (j *JSON) appendApp(a *App) (json.RawMessage, error) {
-	j.app.Reset()
-	j.app.WriteString(`{"proto":`)
-	if err := j.ae.Encode(a.Proto); err != nil {
-		return nil, err
+func (j *JSON) appendApp(b []byte, a *App) ([]byte, error) {
+	b = append(b, `,"app":{"proto":`...)
+	b = appendJSONString(b, a.Proto)
+	clear(j.seen)
+	j.seen["proto"] = struct{}{}
+	if a.Raw != nil {
+		j.seen["raw"] = struct{}{}
 	}
-	seen := map[string]bool{"proto": true, "raw": a.Raw != nil}
 	for _, f := range a.Fields {
-		if seen[f.Key] {
+		if _, dup := j.seen[f.Key]; dup {
 			continue
 		}
-		seen[f.Key] = true
-		trimNL(&j.app)
-		j.app.WriteByte(',')
-		if err := j.ae.Encode(f.Key); err != nil {
-			return nil, err
-		}
-		trimNL(&j.app)
-		j.app.WriteByte(':')
-		if err := j.ae.Encode(f.Value); err != nil {
-			return nil, err
+		j.seen[f.Key] = struct{}{}
+		b = append(b, ',')
+		b = appendJSONString(b, f.Key)
+		b = append(b, ':')
+		var err error
+		if b, err = appendJSONValue(b, f.Value); err != nil {
+			return b, err
 		}
 	}
-	trimNL(&j.app)
 	if a.Raw != nil {
-		j.app.WriteString(`,"raw":"`)
-		j.app.WriteString(base64.StdEncoding.EncodeToString(a.Raw))
-		j.app.WriteByte('"')
+		b = append(b, `,"raw":"`...)
+		b = base64.StdEncoding.AppendEncode(b, a.Raw)
+		b = append(b, '"')
 	}
-	j.app.WriteByte('}')
-	return json.RawMessage(j.app.Bytes()), nil
+	return append(b, '}'), nil
 }
 
-func trimNL(b *bytes.Buffer) {
-	if n := b.Len(); n > 0 && b.Bytes()[n-1] == '\n' {
-		b.Truncate(n - 1)
+func appendJSONValue(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case string:
+		return appendJSONString(b, x), nil
+	case bool:
+		return strconv.AppendBool(b, x), nil
+	case int:
+		return strconv.AppendInt(b, int64(x), 10), nil
+	case int64:
+		return strconv.AppendInt(b, x, 10), nil
+	case int32:
+		return strconv.AppendInt(b, int64(x), 10), nil
+	case uint:
+		return strconv.AppendUint(b, uint64(x), 10), nil
+	case uint64:
+		return strconv.AppendUint(b, x, 10), nil
+	case uint32:
+		return strconv.AppendUint(b, uint64(x), 10), nil
+	case uint16:
+		return strconv.AppendUint(b, uint64(x), 10), nil
+	case uint8:
+		return strconv.AppendUint(b, uint64(x), 10), nil
+	case []string:
+		if x == nil {
+			return append(b, "null"...), nil
+		}
+		b = append(b, '[')
+		for i, s := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, s)
+		}
+		return append(b, ']'), nil
 	}
+	m, err := json.Marshal(v)
+	if err != nil {
+		return b, err
+	}
+	return append(b, m...), nil
+}
+
+// appendJSONString appends s as a JSON string, escaping like encoding/json
+// without HTML escaping: quotes, backslashes, control characters, U+2028,
+// U+2029; invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // Flush writes buffered lines to the underlying writer.
