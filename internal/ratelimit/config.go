@@ -38,9 +38,9 @@ type Config struct {
 
 	// TableSize is the number of entries of each of the four prefix tables
 	// (IPv4 /32, IPv4 /24, IPv6 /64, IPv6 /48). It is rounded up to a power
-	// of two (minimum 64); 0 means the default. One entry is 48 bytes, so the
-	// memory used is 4 * TableSize * 48 bytes, allocated once by New
-	// (12 MiB for the default). Each entry holds the buckets of all three classes.
+	// of two (minimum 64); 0 means the default. One entry is 40 bytes, so the
+	// memory used is 4 * TableSize * 40 bytes, allocated once by New
+	// (10 MiB for the default). Each entry holds the buckets of all three classes.
 	//
 	// When a table is full, the least recently used entry of the set the
 	// new prefix hashes to is evicted. An evicted prefix comes back with
@@ -84,7 +84,7 @@ type Config struct {
 // since no reply is larger than --udp-max-ratio times its request, the
 // amplification factor is bounded too.
 //
-// TableSize: 65,536 entries per table (12 MiB in all). Floods from random
+// TableSize: 65,536 entries per table (10 MiB in all). Floods from random
 // spoofed sources churn the table but a victim being flooded is touched on
 // every packet and stays resident.
 func DefaultConfig() Config {

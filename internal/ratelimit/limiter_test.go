@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 var t0 = time.Unix(1_700_000_000, 0)
@@ -637,4 +638,11 @@ func ipv6Nets(n int) []netip.Addr {
 		out[i] = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, byte(i >> 8), byte(i), 15: 1})
 	}
 	return out
+}
+
+func TestEntrySize(t *testing.T) {
+	// Config.TableSize documents the memory use from this size.
+	if s := unsafe.Sizeof(entry{}); s != 40 {
+		t.Fatalf("entry is %d bytes; update the TableSize documentation", s)
+	}
 }
