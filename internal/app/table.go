@@ -57,7 +57,8 @@ type entry struct {
 	key        Key
 	isn        uint32 // our initial sequence number (the cookie)
 	nextSeq    uint32 // next client sequence number expected
-	sent       uint32 // application bytes we have sent
+	sent       uint32 // sequence space we have used: data bytes and our FIN
+	finRcvd    bool   // the peer sent its FIN (and we answered with ours)
 	handler    int    // -1 unknown, -2 dead (unclassifiable), else registry index
 	buf        []byte
 	conn       Conn
@@ -139,6 +140,7 @@ type SegmentResult struct {
 	Ack       uint32 // acknowledgement number of our reply
 	Reply     []byte // application bytes to send (may be empty)
 	ReplyPort uint16 // non-zero: send from this port
+	FIN       bool   // answer with FIN (the peer closed; so do we)
 	App       *event.App
 }
 
@@ -160,9 +162,9 @@ func (t *Table) Stateless(s *Segment) bool {
 }
 
 func ackInRange(ack, isn, sent uint32) bool {
-	// valid: isn+1 .. isn+1+sent (+1 for a FIN we may have sent)
+	// valid: isn+1 .. isn+1+sent (sent counts our FIN)
 	d := ack - (isn + 1)
-	return d <= sent+1
+	return d <= sent
 }
 
 // Segment processes a data (or FIN) segment: cookie or state check,
@@ -182,10 +184,6 @@ func (t *Table) Segment(s *Segment) SegmentResult {
 		default:
 			return SegmentResult{Status: BadCookie}
 		}
-		if len(s.Payload) == 0 {
-			// A FIN without data: answer without keeping state.
-			return SegmentResult{Status: Accepted, Seq: s.Ack, Ack: s.Seq}
-		}
 		e = &entry{key: s.Key, isn: isn, nextSeq: s.Seq, handler: hUnknown}
 		e.conn = Conn{Transport: TCP, Client: s.Key.Client, Server: s.Key.Server,
 			Personality: s.Personality, Rand: s.Rand}
@@ -195,9 +193,11 @@ func (t *Table) Segment(s *Segment) SegmentResult {
 	} else {
 		sh.touch(e)
 	}
-	res := SegmentResult{Seq: s.Ack}
+	// Our sequence number is ours to track: the client may not have
+	// acknowledged everything we sent yet.
+	res := SegmentResult{Seq: e.isn + 1 + e.sent}
 	p := s.Payload
-	// Trim what we already have; refuse gaps.
+	// Trim what we already have; refuse gaps and retransmissions.
 	if d := int32(s.Seq - e.nextSeq); d != 0 {
 		if d > 0 || int(-d) >= len(p) {
 			res.Status = Duplicate
@@ -206,38 +206,42 @@ func (t *Table) Segment(s *Segment) SegmentResult {
 		}
 		p = p[-d:]
 	}
+	if e.finRcvd {
+		// data after the peer's FIN: nothing more is expected
+		res.Status = Duplicate
+		res.Ack = e.nextSeq
+		return res
+	}
 	e.nextSeq += uint32(len(p))
 	res.Ack = e.nextSeq
-	if e.handler == hDead || len(p) == 0 {
-		return res
+	if e.handler != hDead && len(p) > 0 {
+		if len(e.buf)+len(p) > t.cfg.MaxBuffer {
+			// The peer sent more than we are willing to buffer without a
+			// complete message: stop interpreting this stream.
+			sh.bytes -= len(e.buf)
+			e.buf = nil
+			e.handler = hDead
+		} else {
+			e.buf = append(e.buf, p...)
+			sh.bytes += len(p)
+			sh.shrink(e)
+			e.conn.Now = s.Now
+			res.Reply, res.App = t.dispatch(sh, e)
+			res.ReplyPort = e.conn.ReplyPort
+			e.sent += uint32(len(res.Reply))
+		}
 	}
-	if len(e.buf)+len(p) > t.cfg.MaxBuffer {
-		// The peer sent more than we are willing to buffer without a
-		// complete message: stop interpreting this stream.
+	if s.FIN {
+		// The FIN takes one sequence number each way: we close too.
+		e.finRcvd = true
+		e.nextSeq++
+		res.Ack = e.nextSeq
+		res.FIN = true
+		e.sent++
 		sh.bytes -= len(e.buf)
 		e.buf = nil
-		e.handler = hDead
-		return res
 	}
-	e.buf = append(e.buf, p...)
-	sh.bytes += len(p)
-	sh.shrink(e)
-	e.conn.Now = s.Now
-	res.Reply, res.App = t.dispatch(sh, e)
-	res.ReplyPort = e.conn.ReplyPort
-	e.sent += uint32(len(res.Reply))
 	return res
-}
-
-// Close forgets the connection (after a FIN); a no-op when unknown.
-func (t *Table) Close(k Key) {
-	sh := t.shardOf(&k)
-	sh.mu.Lock()
-	if e := sh.m[k]; e != nil {
-		sh.evict(e)
-		sh.evicted--
-	}
-	sh.mu.Unlock()
 }
 
 // dispatch feeds the entry's buffer to its handler; the shard lock is held.

@@ -136,7 +136,10 @@ func (s *Stack) tcp(p []byte, tx *Tx) {
 	if s.cfg.Table != nil {
 		res = s.cfg.Table.Segment(&seg)
 	} else if ack-1 == seg.Cookies[0] || ack-1 == seg.Cookies[1] {
-		res = app.SegmentResult{Seq: ack, Ack: seq + uint32(len(payload))}
+		res = app.SegmentResult{Seq: ack, Ack: seq + uint32(len(payload)), FIN: seg.FIN}
+		if seg.FIN {
+			res.Ack++
+		}
 	} else {
 		res.Status = app.BadCookie
 	}
@@ -175,16 +178,12 @@ func (s *Stack) tcp(p []byte, tx *Tx) {
 	if len(data) > 0 {
 		fl |= personality.PSH
 	}
-	if seg.FIN {
-		ackNo++
+	if res.FIN {
 		fl |= personality.FIN
-		if s.cfg.Table != nil {
-			s.cfg.Table.Close(seg.Key)
-		}
 	}
 	s.segment(client, from, ourSeq, ackNo, fl, data, &opts, tx)
 	switch {
-	case seg.FIN:
+	case res.FIN:
 		ev.Reply = "fin-ack"
 	case len(res.Reply) > 0:
 		ev.Reply = "data"

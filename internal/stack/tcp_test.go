@@ -274,10 +274,27 @@ func TestTCPDataPath(t *testing.T) {
 		if len(out) != 1 || tcpOf(t, out[0]).Ack != seq {
 			t.Errorf("gap: %d replies", len(out))
 		}
-		// FIN with a valid ACK: FIN-ACK acknowledging the FIN
+		// data the client has not acknowledged yet: our FIN still comes
+		// after it in sequence space
+		out = e.handle(tcpFrame(t, v6, PA, seq, isn+1+sent, "PING c\n", nil))
+		if len(out) != 1 || tcpOf(t, out[0]).Seq != isn+1+sent {
+			t.Fatalf("before fin: %d replies", len(out))
+		}
+		seq += 7
+		// FIN acknowledging only older data: FIN-ACK acknowledging the FIN,
+		// from our own sequence number
 		out = e.handle(tcpFrame(t, v6, FA, seq, isn+1+sent, "", nil))
-		if len(out) != 1 || flagsOf(tcpOf(t, out[0])) != FA || tcpOf(t, out[0]).Ack != seq+1 {
+		sent += 7
+		if len(out) != 1 || flagsOf(tcpOf(t, out[0])) != FA || tcpOf(t, out[0]).Ack != seq+1 || tcpOf(t, out[0]).Seq != isn+1+sent {
 			t.Errorf("fin: %d replies (%q)", len(out), e.ev.Reason)
+		}
+		// the client's last ACK covers our FIN
+		if out := e.handle(tcpFrame(t, v6, A, seq+1, isn+1+sent+1, "", nil)); len(out) != 0 || e.ev.Verdict == event.Dropped {
+			t.Errorf("last ack: %d replies %q", len(out), e.ev.Reason)
+		}
+		// a retransmitted FIN gets an ACK
+		if out := e.handle(tcpFrame(t, v6, FA, seq, isn+1+sent+1, "", nil)); len(out) != 1 || tcpOf(t, out[0]).Ack != seq+1 {
+			t.Errorf("retransmitted fin: %d replies %q", len(out), e.ev.Reason)
 		}
 		// FIN with a bad ACK: ignored
 		if out := e.handle(tcpFrame(t, v6, FA, 5000, 77, "", nil)); len(out) != 0 || e.ev.Reason != event.ReasonBadCookie {

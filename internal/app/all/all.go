@@ -7,6 +7,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/app/ghost"
 	"github.com/masscanned-go/masscanned/internal/app/http"
 	"github.com/masscanned-go/masscanned/internal/app/rpc"
+	"github.com/masscanned-go/masscanned/internal/app/smb"
 )
 
 // Registry returns a registry with every protocol, each in its default
@@ -15,6 +16,7 @@ import (
 func Registry() *app.Registry {
 	r := &app.Registry{}
 	r.Register(http.New(), http.DefaultEnabled, http.Description)
+	r.Register(smb.New(), smb.DefaultEnabled, smb.Description)
 	r.Register(rpc.New(), rpc.DefaultEnabled, rpc.Description)
 	r.Register(ghost.New(), ghost.DefaultEnabled, ghost.Description)
 	return r
