@@ -13,7 +13,7 @@ import (
 const (
 	DefaultMaxConns     = 65536
 	DefaultMaxConnBytes = 64 << 20 // all buffered bytes, whole table
-	DefaultMaxBuffer    = 16 << 10 // buffered bytes per connection
+	DefaultMaxBuffer    = 64 << 10 // buffered bytes per connection
 	numShards           = 64
 )
 

@@ -93,7 +93,7 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.BoolVar(&o.NoRateLimit, "no-rate-limit", false, "lift the per-source reply budgets (lab use only)")
 	fs.IntVar(&o.MaxConns, "max-conns", 65536, "most TCP connections with buffered state (oldest evicted)")
 	fs.IntVar(&o.MaxConnBytes, "max-conn-bytes", 64<<20, "most bytes buffered across all TCP connections")
-	fs.IntVar(&o.MaxBuffer, "max-conn-buffer", 16<<10, "most bytes buffered for one TCP connection's unfinished request")
+	fs.IntVar(&o.MaxBuffer, "max-conn-buffer", 64<<10, "most bytes buffered for one TCP connection's unfinished request")
 	fs.StringVar(&o.User, "user", "", "after opening the interface, switch to this user keeping only CAP_NET_RAW")
 	fs.IntVar(&o.EventQueue, "event-queue", 65536, "events buffered for the output; beyond it events are counted as dropped")
 	fs.BoolVar(&o.Promisc, "promisc", false, "put the interface in promiscuous mode (needed when -m differs from the interface's MAC)")

@@ -4,10 +4,13 @@ package all
 
 import (
 	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/app/dns"
 	"github.com/masscanned-go/masscanned/internal/app/ghost"
 	"github.com/masscanned-go/masscanned/internal/app/http"
 	"github.com/masscanned-go/masscanned/internal/app/rpc"
 	"github.com/masscanned-go/masscanned/internal/app/smb"
+	"github.com/masscanned-go/masscanned/internal/app/ssh"
+	"github.com/masscanned-go/masscanned/internal/app/stun"
 )
 
 // Registry returns a registry with every protocol, each in its default
@@ -16,8 +19,11 @@ import (
 func Registry() *app.Registry {
 	r := &app.Registry{}
 	r.Register(http.New(), http.DefaultEnabled, http.Description)
+	r.Register(ssh.New(), ssh.DefaultEnabled, ssh.Description)
+	r.Register(stun.New(), stun.DefaultEnabled, stun.Description)
 	r.Register(smb.New(), smb.DefaultEnabled, smb.Description)
 	r.Register(rpc.New(), rpc.DefaultEnabled, rpc.Description)
 	r.Register(ghost.New(), ghost.DefaultEnabled, ghost.Description)
+	r.Register(dns.New(), dns.DefaultEnabled, dns.Description)
 	return r
 }
