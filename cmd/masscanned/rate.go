@@ -35,7 +35,7 @@ func registerRateFlags(fs *pflag.FlagSet) *rateFlags {
 		r.rates[i][1] = fs.Float64("rate-"+c.name+"-net", l.PerIPv4Net.PerSecond, c.unit+" toward one source network (IPv4 /24, IPv6 /48)")
 		r.rates[i][2] = fs.Float64("rate-"+c.name+"-global", l.Global.PerSecond, c.unit+" toward all sources together")
 	}
-	r.table = fs.Int("rate-table-size", r.def.TableSize, "entries of each per-prefix budget table (memory: 4 x 48 bytes x entries)")
+	r.table = fs.Int("rate-table-size", r.def.TableSize, "entries of each per-prefix budget table (memory: 4 x 40 bytes x entries)")
 	return r
 }
 
