@@ -36,11 +36,10 @@ type TableConfig struct {
 // and buffered bytes: when full, the least recently used entry of the
 // shard is evicted.
 type Table struct {
-	reg     *Registry
-	cfg     TableConfig
-	seed    maphash.Seed
-	shards  [numShards]shard
-	perConn int
+	reg    *Registry
+	cfg    TableConfig
+	seed   maphash.Seed
+	shards [numShards]shard
 }
 
 type shard struct {

@@ -2,7 +2,6 @@ package stack
 
 import (
 	"net"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -190,5 +189,3 @@ func verifyL4(t testing.TB, p gopacket.Packet) {
 		t.Errorf("bad L4 checksum (proto %d) in reply", proto)
 	}
 }
-
-func addr(ip net.IP) netip.Addr { a, _ := netip.AddrFromSlice(ip); return a.Unmap() }

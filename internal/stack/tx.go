@@ -42,16 +42,5 @@ func (t *Tx) grow(n int) []byte {
 	return b
 }
 
-// start is the offset where the frame being built begins.
-func (t *Tx) start() int {
-	if len(t.ends) == 0 {
-		return 0
-	}
-	return t.ends[len(t.ends)-1]
-}
-
 // commit ends the frame being built.
 func (t *Tx) commit() { t.ends = append(t.ends, len(t.buf)) }
-
-// abort discards the frame being built.
-func (t *Tx) abort() { t.buf = t.buf[:t.start()] }
