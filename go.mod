@@ -3,10 +3,10 @@ module github.com/masscanned-go/masscanned
 go 1.26.8
 
 require (
-	github.com/dchest/siphash v1.2.3 // indirect
-	github.com/gopacket/gopacket v1.7.7 // indirect
-	github.com/spf13/pflag v1.0.10 // indirect
-	golang.org/x/crypto v0.59.0 // indirect
-	golang.org/x/net v0.62.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
+	github.com/dchest/siphash v1.2.3
+	github.com/gopacket/gopacket v1.7.7
+	github.com/spf13/pflag v1.0.10
+	golang.org/x/crypto v0.59.0
+	golang.org/x/net v0.62.0
+	golang.org/x/sys v0.50.0
 )
