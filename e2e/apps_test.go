@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Real clients against every application protocol. Each test builds its own
+// lab (see harness.go) and checks both what the client saw and what
+// masscanned recorded in its events.
+
+// appEvents stops masscanned and returns the "app" records of protocol proto.
+func appEvents(t *testing.T, l *Lab, proto string) []map[string]any {
+	t.Helper()
+	if err := l.Stop(); err != nil {
+		t.Fatalf("stop: %v\n%s", err, l.Stderr())
+	}
+	var out []map[string]any
+	for _, e := range l.Events() {
+		if a := e.App(); a != nil && a["proto"] == proto {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// str renders an event value for comparisons.
+func str(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		return fmt.Sprint(int64(x))
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// findApp returns the first record whose fields equal want (string forms).
+func findApp(recs []map[string]any, want map[string]string) map[string]any {
+next:
+	for _, a := range recs {
+		for k, v := range want {
+			if str(a[k]) != v {
+				continue next
+			}
+		}
+		return a
+	}
+	return nil
+}
+
+func requireApp(t *testing.T, recs []map[string]any, want map[string]string, also ...string) map[string]any {
+	t.Helper()
+	a := findApp(recs, want)
+	if a == nil {
+		t.Errorf("no app event with %v among %d: %v", want, len(recs), recs)
+		return nil
+	}
+	for _, k := range also {
+		if str(a[k]) == "" || str(a[k]) == "[]" {
+			t.Errorf("event %v: field %q missing or empty", want, k)
+		}
+	}
+	return a
+}
+
+// TestAppsHTTPCurl: several verbs, HTTP/1.0 and 1.1, keep-alive.
+func TestAppsHTTPCurl(t *testing.T) {
+	Require(t, "curl")
+	l := NewLab(t, LabOptions{})
+	l.Start()
+	base := "http://" + RespIP4
+	type req struct {
+		name   string
+		args   []string
+		method string
+		path   string
+		ver    string
+	}
+	reqs := []req{
+		{"GET11", []string{"-A", "e2e-agent/1", base + "/get11"}, "GET", "/get11", "HTTP/1.1"},
+		{"GET10", []string{"--http1.0", "-A", "e2e-agent/1", base + ":8080/get10"}, "GET", "/get10", "HTTP/1.0"},
+		{"POST", []string{"-A", "e2e-agent/1", "--data", "a=1&b=2", base + "/post"}, "POST", "/post", "HTTP/1.1"},
+		{"PUT", []string{"-A", "e2e-agent/1", "-X", "PUT", "--data", "payload", base + ":5000/put"}, "PUT", "/put", "HTTP/1.1"},
+		{"DELETE", []string{"-A", "e2e-agent/1", "-X", "DELETE", base + "/del"}, "DELETE", "/del", "HTTP/1.1"},
+		{"HEAD", []string{"-A", "e2e-agent/1", "-I", base + ":81/head"}, "HEAD", "/head", "HTTP/1.1"},
+	}
+	for _, r := range reqs {
+		args := append([]string{"-s", "-i", "--max-time", "5"}, r.args...)
+		out, err := l.InClient(10*time.Second, "curl", args...)
+		if err != nil {
+			t.Errorf("%s: curl: %v\n%s", r.name, err, out)
+			continue
+		}
+		if !strings.HasPrefix(out, "HTTP/1.1 401 ") {
+			t.Errorf("%s: not a 401: %q", r.name, out)
+		}
+		hdr, body, _ := strings.Cut(strings.ReplaceAll(out, "\r\n", "\n"), "\n\n")
+		if !strings.Contains(strings.ToLower(hdr), "www-authenticate: basic") {
+			t.Errorf("%s: no WWW-Authenticate: %q", r.name, hdr)
+		}
+		if r.method == "HEAD" && body != "" {
+			t.Errorf("HEAD: body in reply: %q", body)
+		}
+		if r.method != "HEAD" && !strings.Contains(body, "401") {
+			t.Errorf("%s: no 401 page in body: %q", r.name, body)
+		}
+	}
+	// keep-alive: two URLs in one invocation share the connection
+	out, err := l.InClient(10*time.Second, "curl", "-v", "-s", "--max-time", "5", "-o", "/dev/null", "-o", "/dev/null",
+		"-w", "%{http_code}\n", base+"/ka1", base+"/ka2")
+	if err != nil {
+		t.Errorf("keep-alive curl: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "Re-using existing connection") && !strings.Contains(out, "Reusing existing connection") {
+		t.Errorf("keep-alive: connection not reused:\n%s", out)
+	}
+	if n := strings.Count(out, "401\n"); n != 2 {
+		t.Errorf("keep-alive: %d responses with 401, want 2:\n%s", n, out)
+	}
+	recs := appEvents(t, l, "http")
+	for _, r := range reqs {
+		requireApp(t, recs, map[string]string{"method": r.method, "path": r.path, "version": r.ver, "user_agent": "e2e-agent/1"}, "host")
+	}
+	requireApp(t, recs, map[string]string{"method": "GET", "path": "/ka1", "host": RespIP4})
+	requireApp(t, recs, map[string]string{"method": "GET", "path": "/ka2", "host": RespIP4})
+}
+
+// TestAppsSSH: OpenSSH reaches key exchange.
+func TestAppsSSH(t *testing.T) {
+	Require(t, "ssh")
+	l := NewLab(t, LabOptions{})
+	l.Start()
+	for _, port := range []string{"22", "2222"} {
+		// ssh then waits for the server key exchange reply that never
+		// comes: stop it after a few seconds
+		out, _ := l.InClient(4*time.Second, "ssh", "-v", "-p", port, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+			"-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "e2e@"+RespIP4, "true")
+		for _, want := range []string{"Remote protocol version 2.0, remote software version", "SSH2_MSG_KEXINIT sent", "SSH2_MSG_KEXINIT received"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("port %s: ssh -v output lacks %q:\n%s", port, want, out)
+			}
+		}
+	}
+	recs := appEvents(t, l, "ssh")
+	b := requireApp(t, recs, map[string]string{"version": "2.0"}, "banner", "software")
+	if b != nil && !strings.HasPrefix(str(b["banner"]), "SSH-2.0-OpenSSH") {
+		t.Errorf("client banner %q", b["banner"])
+	}
+	var k map[string]any
+	for _, a := range recs {
+		if str(a["hassh"]) != "" {
+			k = a
+		}
+	}
+	if k == nil {
+		t.Fatalf("no event with the client KEXINIT (hassh): %v", recs)
+	}
+	for _, f := range []string{"kex_algorithms", "host_key_algorithms", "encryption_c2s", "mac_c2s", "compression_c2s"} {
+		if l, _ := k[f].([]any); len(l) == 0 {
+			t.Errorf("KEXINIT event: %s empty: %v", f, k)
+		}
+	}
+	if !strings.Contains(str(k["kex_algorithms"]), "curve25519-sha256") {
+		t.Errorf("kex_algorithms %v", k["kex_algorithms"])
+	}
+	if k != nil && len(str(k["hassh"])) != 32 {
+		t.Errorf("hassh %q", k["hassh"])
+	}
+}
+
+// TestAppsSTUN: stun-client gets its mapped address on 3478 and elsewhere.
+func TestAppsSTUN(t *testing.T) {
+	Require(t, "stun")
+	l := NewLab(t, LabOptions{})
+	l.Start()
+	for _, target := range []string{RespIP4, RespIP4 + ":5000"} {
+		out, _ := l.InClient(20*time.Second, "stun", target, "1", "-v")
+		if !strings.Contains(out, ClientIP4+":") {
+			t.Errorf("stun %s: mapped address %s not reported:\n%s", target, ClientIP4, out)
+		}
+	}
+	recs := appEvents(t, l, "stun")
+	if len(recs) == 0 {
+		t.Fatal("no stun event")
+	}
+	for _, a := range recs {
+		if r := str(a["rfc"]); r != "3489" && r != "5389" {
+			t.Errorf("rfc %q", r)
+		}
+		if len(str(a["transaction_id"])) != 32 {
+			t.Errorf("transaction_id %q", a["transaction_id"])
+		}
+	}
+	// both ports were reached
+	var p3478, p5000 bool
+	if err := l.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range l.Events() {
+		if e.App() != nil && e.App()["proto"] == "stun" {
+			switch str(e["port_dst"]) {
+			case "3478":
+				p3478 = true
+			case "5000":
+				p5000 = true
+			}
+		}
+	}
+	if !p3478 || !p5000 {
+		t.Errorf("stun events on 3478 %v, on 5000 %v", p3478, p5000)
+	}
+}
