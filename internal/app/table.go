@@ -217,12 +217,13 @@ func (t *Table) Segment(s *Segment) SegmentResult {
 		if len(e.buf)+len(p) > t.cfg.MaxBuffer {
 			// The peer sent more than we are willing to buffer without a
 			// complete message: stop interpreting this stream.
-			sh.bytes -= len(e.buf)
-			e.buf = nil
+			sh.setBuf(e, nil)
 			e.handler = hDead
 		} else {
-			e.buf = append(e.buf, p...)
-			sh.bytes += len(p)
+			// exact-size buffers: what is accounted is what is held
+			nb := make([]byte, len(e.buf)+len(p))
+			copy(nb[copy(nb, e.buf):], p)
+			sh.setBuf(e, nb)
 			sh.shrink(e)
 			e.conn.Now = s.Now
 			res.Reply, res.App = t.dispatch(sh, e)
@@ -237,8 +238,7 @@ func (t *Table) Segment(s *Segment) SegmentResult {
 		res.Ack = e.nextSeq
 		res.FIN = true
 		e.sent++
-		sh.bytes -= len(e.buf)
-		e.buf = nil
+		sh.setBuf(e, nil)
 	}
 	return res
 }
@@ -254,8 +254,7 @@ func (t *Table) dispatch(sh *shard, e *entry) ([]byte, *event.App) {
 			return nil, nil
 		default:
 			e.handler = hDead
-			sh.bytes -= len(e.buf)
-			e.buf = nil
+			sh.setBuf(e, nil)
 			return nil, nil
 		}
 	}
@@ -279,9 +278,21 @@ func (t *Table) dispatch(sh *shard, e *entry) ([]byte, *event.App) {
 		}
 		rest := copy(e.buf, e.buf[n:])
 		e.buf = e.buf[:rest]
-		sh.bytes -= n
+	}
+	// Keep only what is still unconsumed, in a buffer of its size.
+	if len(e.buf) == 0 {
+		sh.setBuf(e, nil)
+	} else if cap(e.buf) != len(e.buf) {
+		sh.setBuf(e, append(make([]byte, 0, len(e.buf)), e.buf...))
 	}
 	return reply, a
+}
+
+// setBuf replaces e's buffer, accounting for its capacity: what the
+// buffer really holds in memory.
+func (sh *shard) setBuf(e *entry, b []byte) {
+	sh.bytes += cap(b) - cap(e.buf)
+	e.buf = b
 }
 
 func (sh *shard) insert(e *entry) {
@@ -331,7 +342,7 @@ func (sh *shard) touch(e *entry) {
 func (sh *shard) evict(e *entry) {
 	sh.unlink(e)
 	delete(sh.m, e.key)
-	sh.bytes -= len(e.buf)
+	sh.bytes -= cap(e.buf)
 	sh.evicted++
 }
 
