@@ -216,3 +216,138 @@ func TestAppsSTUN(t *testing.T) {
 		t.Errorf("stun events on 3478 %v, on 5000 %v", p3478, p5000)
 	}
 }
+
+// TestAppsDNS: dig over UDP and TCP, A, AAAA, EDNS0, CHAOS version.bind.
+func TestAppsDNS(t *testing.T) {
+	Require(t, "dig")
+	l := NewLab(t, LabOptions{})
+	l.Start()
+	dig := func(args ...string) string {
+		t.Helper()
+		out, err := l.InClient(10*time.Second, "dig", append([]string{"+time=2", "+tries=1"}, args...)...)
+		if err != nil {
+			t.Errorf("dig %v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	answer := func(out, name, typ string) string {
+		for _, line := range strings.Split(out, "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 5 && !strings.HasPrefix(line, ";") && f[0] == name && f[3] == typ {
+				return strings.Join(f[4:], " ")
+			}
+		}
+		return ""
+	}
+	for _, port := range []string{"53", "5353"} {
+		for _, tcp := range []bool{false, true} {
+			var extra []string
+			label := "udp"
+			if tcp {
+				extra, label = []string{"+tcp"}, "tcp"
+			}
+			ctx := fmt.Sprintf("port %s %s", port, label)
+			out := dig(append(extra, "-p", port, "@"+RespIP4, "a"+port+label+".example.com", "A")...)
+			if got := answer(out, "a"+port+label+".example.com.", "A"); got != RespIP4 {
+				t.Errorf("%s A: answer %q:\n%s", ctx, got, out)
+			}
+			if !strings.Contains(out, "status: NOERROR") || !strings.Contains(out, "OPT PSEUDOSECTION") {
+				t.Errorf("%s A: not NOERROR or no OPT (EDNS0):\n%s", ctx, out)
+			}
+			out = dig(append(extra, "-p", port, "@"+RespIP6, "aaaa"+port+label+".example.com", "AAAA")...)
+			if got := answer(out, "aaaa"+port+label+".example.com.", "AAAA"); got != RespIP6 {
+				t.Errorf("%s AAAA over IPv6: answer %q:\n%s", ctx, got, out)
+			}
+			out = dig(append(extra, "-p", port, "@"+RespIP4, "+noedns", "noedns.example.com", "A")...)
+			if got := answer(out, "noedns.example.com.", "A"); got != RespIP4 || strings.Contains(out, "OPT PSEUDOSECTION") {
+				t.Errorf("%s +noedns: answer %q (or OPT present):\n%s", ctx, got, out)
+			}
+			out = dig(append(extra, "-p", port, "@"+RespIP4, "CH", "TXT", "version.bind")...)
+			if got := answer(out, "version.bind.", "TXT"); got == "" || got == `""` {
+				t.Errorf("%s CH TXT version.bind: answer %q:\n%s", ctx, got, out)
+			}
+		}
+	}
+	recs := appEvents(t, l, "dns")
+	for _, port := range []string{"53", "5353"} {
+		for _, label := range []string{"udp", "tcp"} {
+			requireApp(t, recs, map[string]string{"qname": "a" + port + label + ".example.com.", "qtype": "A"})
+			requireApp(t, recs, map[string]string{"qname": "aaaa" + port + label + ".example.com.", "qtype": "AAAA"})
+		}
+	}
+	requireApp(t, recs, map[string]string{"qname": "version.bind.", "qtype": "TXT", "qclass": "CH"})
+	requireApp(t, recs, map[string]string{"edns": "true"})
+}
+
+// smbclient -L runs in the client namespace; it gets as far as
+// authentication against masscanned.
+func smbList(t *testing.T, l *Lab, args ...string) string {
+	t.Helper()
+	out, _ := l.InClient(20*time.Second, "smbclient", append([]string{"-d", "6", "-t", "2", "-L", RespIP4}, args...)...)
+	return out
+}
+
+func negotiated(out string) string {
+	i := strings.Index(out, "negotiated dialect[")
+	if i < 0 {
+		return ""
+	}
+	s := out[i+len("negotiated dialect["):]
+	return s[:strings.IndexByte(s, ']')]
+}
+
+// TestAppsSMB: smbclient -L, SMB1 allowed or not, anonymous and with a user,
+// under both personalities.
+func TestAppsSMB(t *testing.T) {
+	Require(t, "smbclient")
+	nt1 := "--option=client min protocol=NT1"
+	for _, pers := range []string{"linux", "masscanned"} {
+		t.Run(pers, func(t *testing.T) {
+			l := NewLab(t, LabOptions{})
+			l.Start("--personality", pers)
+			authReached := func(ctx, out string) {
+				t.Helper()
+				if !strings.Contains(out, "Got NTLMSSP neg_flags") && !strings.Contains(out, "Got challenge flags") {
+					t.Errorf("%s: no NTLMSSP challenge received:\n%s", ctx, out)
+				}
+				ok := false
+				for _, s := range []string{"session setup ok", "NT_STATUS_ACCESS_DENIED", "NT_STATUS_LOGON_FAILURE"} {
+					ok = ok || strings.Contains(out, s)
+				}
+				if !ok {
+					t.Errorf("%s: did not reach authentication:\n%s", ctx, out)
+				}
+			}
+			wantNT1, wantDef := "SMB3_02", "SMB3_02"
+			if pers == "masscanned" {
+				wantNT1, wantDef = "NT1", "SMB2_02"
+			}
+			out := smbList(t, l, "-U%", "-N", nt1)
+			authReached("anonymous, min NT1", out)
+			if d := negotiated(out); d != wantNT1 {
+				t.Errorf("min NT1: negotiated %q, want %q:\n%s", d, wantNT1, out)
+			}
+			out = smbList(t, l, "-U%", "-N")
+			authReached("anonymous, default", out)
+			if d := negotiated(out); d != wantDef {
+				t.Errorf("default: negotiated %q, want %q:\n%s", d, wantDef, out)
+			}
+			out = smbList(t, l, "-U", "e2euser%secret", "-W", "E2EDOM")
+			authReached("user, default", out)
+			out = smbList(t, l, "-U", "e2euser1%secret", "-W", "E2EDOM", nt1)
+			authReached("user, min NT1", out)
+			recs := appEvents(t, l, "smb")
+			requireApp(t, recs, map[string]string{"ntlm_version": "anonymous"})
+			for _, u := range []string{"e2euser", "e2euser1"} {
+				a := requireApp(t, recs, map[string]string{"user": u, "domain": "E2EDOM", "ntlm_version": "NTLMv2"}, "workstation", "netntlm")
+				if a != nil && !strings.HasPrefix(str(a["netntlm"]), u+"::E2EDOM:") {
+					t.Errorf("netntlm %q", a["netntlm"])
+				}
+			}
+			if pers == "masscanned" {
+				requireApp(t, recs, map[string]string{"smb_version": "1", "command": "NEGOTIATE", "dialect": "NT LM 0.12"})
+				requireApp(t, recs, map[string]string{"smb_version": "2", "command": "NEGOTIATE", "dialect": "SMB 2.0.2"})
+			}
+		})
+	}
+}
