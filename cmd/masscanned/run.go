@@ -120,16 +120,15 @@ func (t *pcapTee) reopen() error {
 	return nil
 }
 
+// Close closes the link, then flushes and closes the file. Both the stop
+// goroutine and run's deferred Close call it: Writer.Close is idempotent
+// and serialised, so whichever caller comes second waits for the flush.
 func (t *pcapTee) Close() error {
+	err := t.Link.Close()
 	t.mu.Lock()
 	w := t.w
-	t.w = nil
 	t.mu.Unlock()
-	err := t.Link.Close()
-	if w != nil {
-		err = errors.Join(err, w.Close())
-	}
-	return err
+	return errors.Join(err, w.Close())
 }
 
 func (r *runner) run(ctx context.Context) error {
