@@ -369,7 +369,7 @@ func (l *Lab) in(ns string, timeout time.Duration, name string, args ...string) 
 // does not reset connections opened by raw tools (scapy, hping3, nmap -sS).
 func (l *Lab) DropClientTCP() {
 	l.t.Helper()
-	rules := "table inet mcfilter { chain in { type filter hook input priority 0; policy accept; meta l4proto tcp drop; } }"
+	rules := "table inet mcfilter { chain in { type filter hook input priority 0; policy accept; meta l4proto tcp drop; }; }"
 	if out, err := l.InClient(5*time.Second, "nft", rules); err != nil {
 		l.t.Fatalf("nft: %v\n%s", err, out)
 	}
@@ -379,7 +379,7 @@ func (l *Lab) DropClientTCP() {
 // input (masscanned's packet socket still sees the frames).
 func (l *Lab) SilenceRespKernel() {
 	l.t.Helper()
-	rules := "table inet mcsilence { chain in { type filter hook input priority 0; policy drop; } }"
+	rules := "table inet mcsilence { chain in { type filter hook input priority 0; policy drop; }; }"
 	if out, err := l.InResp(5*time.Second, "nft", rules); err != nil {
 		l.t.Fatalf("nft: %v\n%s", err, out)
 	}
