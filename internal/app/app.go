@@ -82,8 +82,9 @@ type Result struct {
 	Reply []byte
 	// Fields are recorded in the event (protocol-specific).
 	Fields []event.Field
-	// Close asks to stop feeding this connection to the handler: later
-	// bytes are ACKed and ignored.
+	// Close asks to close the connection after Reply (TCP: our FIN
+	// follows the reply, as a server closing its socket); later bytes
+	// are ACKed and ignored.
 	Close bool
 }
 

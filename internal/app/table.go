@@ -57,7 +57,8 @@ type entry struct {
 	isn        uint32 // our initial sequence number (the cookie)
 	nextSeq    uint32 // next client sequence number expected
 	sent       uint32 // sequence space we have used: data bytes and our FIN
-	finRcvd    bool   // the peer sent its FIN (and we answered with ours)
+	finRcvd    bool   // the peer sent its FIN
+	finSent    bool   // we sent our FIN
 	handler    int    // -1 unknown, -2 dead (unclassifiable), else registry index
 	buf        []byte
 	conn       Conn
@@ -226,41 +227,53 @@ func (t *Table) Segment(s *Segment) SegmentResult {
 			sh.setBuf(e, nb)
 			sh.shrink(e)
 			e.conn.Now = s.Now
-			res.Reply, res.App = t.dispatch(sh, e)
+			var closing bool
+			res.Reply, res.App, closing = t.dispatch(sh, e)
 			res.ReplyPort = e.conn.ReplyPort
 			e.sent += uint32(len(res.Reply))
+			if closing && !e.finSent {
+				// the application closes after its reply (HTTP
+				// "Connection: close"): our FIN follows the data
+				res.FIN = true
+				e.finSent = true
+				e.sent++
+			}
 		}
 	}
 	if s.FIN {
-		// The FIN takes one sequence number each way: we close too.
+		// The FIN takes one sequence number: acknowledge it and close
+		// our side too, unless we already did.
 		e.finRcvd = true
 		e.nextSeq++
 		res.Ack = e.nextSeq
-		res.FIN = true
-		e.sent++
+		if !e.finSent {
+			res.FIN = true
+			e.finSent = true
+			e.sent++
+		}
 		sh.setBuf(e, nil)
 	}
 	return res
 }
 
-// dispatch feeds the entry's buffer to its handler; the shard lock is held.
-func (t *Table) dispatch(sh *shard, e *entry) ([]byte, *event.App) {
+// dispatch feeds the entry's buffer to its handler; the shard lock is
+// held. closing reports that the handler asked to close the connection.
+func (t *Table) dispatch(sh *shard, e *entry) (reply []byte, a *event.App, closing bool) {
 	if e.handler == hUnknown {
 		idx, maybe := t.reg.detect(e.buf, TCP)
 		switch {
 		case idx >= 0:
 			e.handler = idx
 		case maybe:
-			return nil, nil
+			return nil, nil, false
 		default:
 			e.handler = hDead
 			sh.setBuf(e, nil)
-			return nil, nil
+			return nil, nil, false
 		}
 	}
 	h := t.reg.list[e.handler].h
-	var reply []byte
-	a := &event.App{Proto: h.Name(), Raw: capRaw(e.buf)}
+	a = &event.App{Proto: h.Name(), Raw: capRaw(e.buf)}
 	for len(e.buf) > 0 && e.handler >= 0 {
 		res := h.Serve(&e.conn, e.buf)
 		a.Fields = append(a.Fields, res.Fields...)
@@ -275,6 +288,7 @@ func (t *Table) dispatch(sh *shard, e *entry) ([]byte, *event.App) {
 		if res.Close || (res.Consumed == 0 && len(res.Reply) == 0) {
 			e.handler = hDead
 			n = len(e.buf)
+			closing = res.Close
 		}
 		rest := copy(e.buf, e.buf[n:])
 		e.buf = e.buf[:rest]
@@ -285,7 +299,7 @@ func (t *Table) dispatch(sh *shard, e *entry) ([]byte, *event.App) {
 	} else if cap(e.buf) != len(e.buf) {
 		sh.setBuf(e, append(make([]byte, 0, len(e.buf)), e.buf...))
 	}
-	return reply, a
+	return reply, a, closing
 }
 
 // setBuf replaces e's buffer, accounting for its capacity: what the

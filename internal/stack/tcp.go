@@ -183,10 +183,10 @@ func (s *Stack) tcp(p []byte, tx *Tx) {
 	}
 	s.segment(client, from, ourSeq, ackNo, fl, data, &opts, tx)
 	switch {
-	case res.FIN:
-		ev.Reply = "fin-ack"
 	case len(res.Reply) > 0:
 		ev.Reply = "data"
+	case res.FIN:
+		ev.Reply = "fin-ack"
 	default:
 		ev.Reply = "ack"
 	}

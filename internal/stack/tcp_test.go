@@ -37,6 +37,9 @@ func (lineApp) Serve(c *app.Conn, b []byte) app.Result {
 	if i < 0 {
 		return app.Result{NeedMore: true}
 	}
+	if string(b[:i]) == "QUIT" {
+		return app.Result{Consumed: i + 1, Reply: []byte("BYE\n"), Close: true}
+	}
 	if !bytes.HasPrefix(b, []byte("PING ")) {
 		return app.Result{}
 	}
@@ -333,6 +336,26 @@ func TestTCPUnknownProtocolAndEmptyPush(t *testing.T) {
 		if len(out) != 1 || len(tcpOf(t, out[0]).Payload) != 0 {
 			t.Errorf("%s: dead connection answered", p.Name)
 		}
+	}
+}
+
+// TestTCPApplicationClose: a handler closing after its reply sends our
+// FIN with the data; the peer's FIN then only needs an ACK.
+func TestTCPApplicationClose(t *testing.T) {
+	e := newEnv(t, personality.Linux(), withLineApp)
+	isn := handshake(t, e, false)
+	out := e.handle(tcpFrame(t, false, personality.PSH|personality.ACK, 1001, isn+1, "PING q\nQUIT\n", nil))
+	if len(out) != 1 {
+		t.Fatalf("%d replies", len(out))
+	}
+	seg := tcpOf(t, out[0])
+	if flagsOf(seg) != personality.FIN|personality.PSH|personality.ACK || string(seg.Payload) != "PONG q\nBYE\n" || e.ev.Reply != "data" {
+		t.Errorf("close: flags %#x payload %q reply %q", flagsOf(seg), seg.Payload, e.ev.Reply)
+	}
+	sent := uint32(len(seg.Payload)) + 1
+	out = e.handle(tcpFrame(t, false, personality.FIN|personality.ACK, 1013, isn+1+sent, "", nil))
+	if len(out) != 1 || flagsOf(tcpOf(t, out[0])) != personality.ACK || tcpOf(t, out[0]).Ack != 1014 || tcpOf(t, out[0]).Seq != isn+1+sent {
+		t.Errorf("peer fin after ours: %d replies", len(out))
 	}
 }
 
