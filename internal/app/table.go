@@ -314,6 +314,11 @@ func (sh *shard) insert(e *entry) {
 		sh.evict(sh.tail)
 	}
 	sh.m[e.key] = e
+	sh.pushFront(e)
+}
+
+// pushFront makes e the most recently used entry.
+func (sh *shard) pushFront(e *entry) {
 	e.next = sh.head
 	if sh.head != nil {
 		sh.head.prev = e
@@ -343,14 +348,7 @@ func (sh *shard) touch(e *entry) {
 		return
 	}
 	sh.unlink(e)
-	e.next = sh.head
-	if sh.head != nil {
-		sh.head.prev = e
-	}
-	sh.head = e
-	if sh.tail == nil {
-		sh.tail = e
-	}
+	sh.pushFront(e)
 }
 
 func (sh *shard) evict(e *entry) {

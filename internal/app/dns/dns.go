@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/net/dns/dnsmessage"
 
@@ -329,12 +328,12 @@ func fields(q *query) []event.Field {
 	if len(q.questions) > 0 {
 		q0 := q.questions[0]
 		f = append(f,
-			event.Field{Key: "qname", Value: printable(q0.Name.String())},
+			event.Field{Key: "qname", Value: app.Printable([]byte(q0.Name.String()))},
 			event.Field{Key: "qtype", Value: typeName(q0.Type)},
 			event.Field{Key: "qclass", Value: className(q0.Class)})
 		qs := make([]string, len(q.questions))
 		for i, qq := range q.questions {
-			qs[i] = printable(qq.Name.String()) + " " + typeName(qq.Type) + " " + className(qq.Class)
+			qs[i] = app.Printable([]byte(qq.Name.String())) + " " + typeName(qq.Type) + " " + className(qq.Class)
 		}
 		f = append(f, event.Field{Key: "questions", Value: qs})
 	}
@@ -347,20 +346,3 @@ func fields(q *query) []event.Field {
 	return f
 }
 
-// printable returns s as valid UTF-8, escaping invalid bytes and control
-// characters as \xNN.
-func printable(s string) string {
-	var sb strings.Builder
-	for len(s) > 0 {
-		r, n := utf8.DecodeRuneInString(s)
-		if (r == utf8.RuneError && n == 1) || r < 0x20 || r == 0x7f {
-			sb.WriteString(`\x`)
-			sb.WriteString(strconv.FormatUint(uint64(s[0])>>4, 16))
-			sb.WriteString(strconv.FormatUint(uint64(s[0])&15, 16))
-		} else {
-			sb.WriteString(s[:n])
-		}
-		s = s[n:]
-	}
-	return sb.String()
-}

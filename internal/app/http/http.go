@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/masscanned-go/masscanned/internal/app"
 	"github.com/masscanned-go/masscanned/internal/event"
@@ -351,45 +350,27 @@ func (*Handler) Serve(c *app.Conn, data []byte) app.Result {
 func fields(r *request) []event.Field {
 	version := "HTTP/0.9"
 	if !r.v09 {
-		version = printable(r.version)
+		version = app.Printable(r.version)
 	}
 	f := []event.Field{
 		{Key: "method", Value: string(r.method)},
-		{Key: "path", Value: printable(r.target)},
+		{Key: "path", Value: app.Printable(r.target)},
 		{Key: "version", Value: version},
 	}
 	if r.hostSet {
-		f = append(f, event.Field{Key: "host", Value: printable(r.host)})
+		f = append(f, event.Field{Key: "host", Value: app.Printable(r.host)})
 	}
 	if r.uaSet {
-		f = append(f, event.Field{Key: "user_agent", Value: printable(r.ua)})
+		f = append(f, event.Field{Key: "user_agent", Value: app.Printable(r.ua)})
 	}
 	if len(r.headers) > 0 {
 		h := make([]string, len(r.headers))
 		for i, n := range r.headers {
-			h[i] = printable([]byte(n))
+			h[i] = app.Printable([]byte(n))
 		}
 		f = append(f, event.Field{Key: "headers", Value: h})
 	}
 	return f
-}
-
-// printable returns b as valid UTF-8, escaping invalid bytes and control
-// characters as \xNN.
-func printable(b []byte) string {
-	var sb strings.Builder
-	for len(b) > 0 {
-		r, n := utf8.DecodeRune(b)
-		if (r == utf8.RuneError && n == 1) || r < 0x20 || r == 0x7f {
-			sb.WriteString(`\x`)
-			sb.WriteString(strconv.FormatUint(uint64(b[0])>>4, 16))
-			sb.WriteString(strconv.FormatUint(uint64(b[0])&15, 16))
-		} else {
-			sb.Write(b[:n])
-		}
-		b = b[n:]
-	}
-	return sb.String()
 }
 
 // Upstream masscanned's page: nginx/1.14.2 with bare-LF lines. Its

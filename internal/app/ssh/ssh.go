@@ -9,9 +9,7 @@ import (
 	"crypto/md5"
 	"encoding/binary"
 	"encoding/hex"
-	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/masscanned-go/masscanned/internal/app"
 	"github.com/masscanned-go/masscanned/internal/event"
@@ -106,12 +104,12 @@ func (*Handler) Serve(c *app.Conn, data []byte) app.Result {
 	}
 	res := app.Result{Consumed: i + 1}
 	res.Fields = []event.Field{
-		{Key: "banner", Value: printable(line)},
-		{Key: "version", Value: printable(proto)},
-		{Key: "software", Value: printable(software)},
+		{Key: "banner", Value: app.Printable(line)},
+		{Key: "version", Value: app.Printable(proto)},
+		{Key: "software", Value: app.Printable(software)},
 	}
 	if comment != nil {
-		res.Fields = append(res.Fields, event.Field{Key: "comment", Value: printable(comment)})
+		res.Fields = append(res.Fields, event.Field{Key: "comment", Value: app.Printable(comment)})
 	}
 	if c.Personality == "masscanned" {
 		res.Reply = []byte(upstreamBanner)
@@ -233,25 +231,7 @@ func nameList(b []byte) []string {
 	parts := bytes.Split(b, []byte{','})
 	out := make([]string, len(parts))
 	for i, p := range parts {
-		out[i] = printable(p)
+		out[i] = app.Printable(p)
 	}
 	return out
-}
-
-// printable returns b as valid UTF-8, escaping invalid bytes and control
-// characters as \xNN.
-func printable(b []byte) string {
-	var sb strings.Builder
-	for len(b) > 0 {
-		r, n := utf8.DecodeRune(b)
-		if (r == utf8.RuneError && n == 1) || r < 0x20 || r == 0x7f {
-			sb.WriteString(`\x`)
-			sb.WriteString(strconv.FormatUint(uint64(b[0])>>4, 16))
-			sb.WriteString(strconv.FormatUint(uint64(b[0])&15, 16))
-		} else {
-			sb.Write(b[:n])
-		}
-		b = b[n:]
-	}
-	return sb.String()
 }

@@ -9,9 +9,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"net/netip"
-	"strconv"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/masscanned-go/masscanned/internal/app"
 	"github.com/masscanned-go/masscanned/internal/event"
@@ -250,7 +247,7 @@ func fields(r *request) []event.Field {
 		f = append(f, event.Field{Key: "change_request", Value: int(r.change)})
 	}
 	if r.hasSoftware {
-		f = append(f, event.Field{Key: "software", Value: printable(r.software)})
+		f = append(f, event.Field{Key: "software", Value: app.Printable(r.software)})
 	}
 	return f
 }
@@ -339,22 +336,4 @@ func finish(b []byte, fingerprint bool) []byte {
 	}
 	binary.BigEndian.PutUint16(b[2:], uint16(len(b)-headerLen))
 	return b
-}
-
-// printable returns b as valid UTF-8, escaping invalid bytes and control
-// characters as \xNN.
-func printable(b []byte) string {
-	var sb strings.Builder
-	for len(b) > 0 {
-		r, n := utf8.DecodeRune(b)
-		if (r == utf8.RuneError && n == 1) || r < 0x20 || r == 0x7f {
-			sb.WriteString(`\x`)
-			sb.WriteString(strconv.FormatUint(uint64(b[0])>>4, 16))
-			sb.WriteString(strconv.FormatUint(uint64(b[0])&15, 16))
-		} else {
-			sb.Write(b[:n])
-		}
-		b = b[n:]
-	}
-	return sb.String()
 }
