@@ -345,4 +345,3 @@ func fields(q *query) []event.Field {
 	}
 	return f
 }
-
