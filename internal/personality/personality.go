@@ -72,6 +72,9 @@ type Personality struct {
 	// solicitation carries no target link-layer address option and no
 	// Override flag (Linux's ndisc_recv_ns); otherwise both are always set.
 	NAMinimalUnicast bool
+	// FlowLabels: IPv6 replies (but ND) carry a flow label hashed from the
+	// flow, as Linux's auto_flowlabels does; otherwise 0 (upstream).
+	FlowLabels bool
 }
 
 // linuxOpens: a listening Linux socket answers a segment with SYN set and
@@ -111,6 +114,7 @@ func Linux() *Personality {
 		DataWindowPlain:  64240,
 		EchoECN:          true,
 		NAMinimalUnicast: true,
+		FlowLabels:       true,
 	}
 	for f := range p.OpensConn {
 		p.OpensConn[f] = linuxOpens(f)

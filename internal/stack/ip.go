@@ -312,5 +312,16 @@ func (s *Stack) replyIP(tx *Tx, proto uint8, shape personality.Shape) int {
 		hop = s.p.HopLimit
 	}
 	s.ethHeader(tx, f.srcMAC, et)
-	return s.beginIP(tx, f.dst, f.src, proto, shape, hop)
+	off := s.beginIP(tx, f.dst, f.src, proto, shape, hop)
+	if f.v6 && s.p.FlowLabels {
+		// Linux labels its flows with a hash of the flow (auto_flowlabels):
+		// stable for a connection, different between connections.
+		client := netip.AddrPortFrom(f.src, f.ev.SrcPort)
+		server := netip.AddrPortFrom(f.dst, f.ev.DstPort)
+		l := s.cookie(client, server, 0xfffffffe)&0xfffff | 1
+		h := tx.buf[off:]
+		h[1] |= byte(l >> 16)
+		h[2], h[3] = byte(l>>8), byte(l)
+	}
+	return off
 }

@@ -215,6 +215,9 @@ func TestEcho(t *testing.T) {
 		if ic6.TypeCode != layers.CreateICMPv6TypeCode(129, 0) || !bytes.HasSuffix(ic6.Payload, []byte("waytoomanynapkins")) || ip6.HopLimit != 64 {
 			t.Errorf("%s: bad echo6 reply %v", p.Name, ic6)
 		}
+		if (ip6.FlowLabel != 0) != p.FlowLabels {
+			t.Errorf("%s: flow label %#x", p.Name, ip6.FlowLabel)
+		}
 	}
 	e := newEnv(t, personality.Linux())
 	bad := echo4(t, nil)
