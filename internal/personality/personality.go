@@ -75,6 +75,9 @@ type Personality struct {
 	// FlowLabels: IPv6 replies (but ND) carry a flow label hashed from the
 	// flow, as Linux's auto_flowlabels does; otherwise 0 (upstream).
 	FlowLabels bool
+	// EchoCopyTOS: echo replies carry the request's TOS / traffic class
+	// (Linux's icmp_reply); otherwise 0.
+	EchoCopyTOS bool
 }
 
 // linuxOpens: a listening Linux socket answers a segment with SYN set and
@@ -115,6 +118,7 @@ func Linux() *Personality {
 		EchoECN:          true,
 		NAMinimalUnicast: true,
 		FlowLabels:       true,
+		EchoCopyTOS:      true,
 	}
 	for f := range p.OpensConn {
 		p.OpensConn[f] = linuxOpens(f)

@@ -38,6 +38,15 @@ func (s *Stack) echoReply(p []byte, t, proto uint8, tx *Tx) {
 		return
 	}
 	off := s.replyIP(tx, proto, s.p.Echo)
+	if s.p.EchoCopyTOS {
+		h := tx.buf[off:]
+		if proto == 1 {
+			h[1] = s.f.tos
+		} else {
+			h[0] |= s.f.tos >> 4
+			h[1] |= s.f.tos << 4
+		}
+	}
 	r := tx.grow(len(p))
 	copy(r, p)
 	r[0], r[1], r[2], r[3] = t, 0, 0, 0

@@ -94,6 +94,7 @@ func (s *Stack) ipv4(b []byte, tx *Tx) {
 	}
 	f.src, f.dst = wire.Addr4(b[12:16]), wire.Addr4(b[16:20])
 	f.proto = b[9]
+	f.tos = b[1]
 	ev.SrcIP, ev.DstIP, ev.IPProto = f.src, f.dst, f.proto
 	if wire.Checksum(b[:ihl]) != 0 {
 		ev.Drop("ipv4", event.ReasonBadChecksum)
@@ -147,6 +148,7 @@ func (s *Stack) ipv6(b []byte, tx *Tx) {
 	f.src, f.dst = wire.Addr16(b[8:24]), wire.Addr16(b[24:40])
 	hop := b[7]
 	nh := b[6]
+	f.tos = b[0]<<4 | b[1]>>4
 	p := b[40 : 40+plen]
 	ev.SrcIP, ev.DstIP = f.src, f.dst
 	for i := 0; ; i++ {

@@ -91,6 +91,7 @@ type frame struct {
 	dst      netip.Addr
 	v6       bool
 	proto    uint8
+	tos      uint8 // IPv4 TOS or IPv6 traffic class of the request
 	dstMcast bool
 }
 

@@ -187,12 +187,15 @@ func TestIPv4Drops(t *testing.T) {
 func TestEcho(t *testing.T) {
 	for _, p := range []*personality.Personality{personality.Linux(), personality.Masscanned()} {
 		e := newEnv(t, p)
-		out := e.handle(echo4(t, nil))
+		out := e.handle(echo4(t, func(ip *layers.IPv4) { ip.TOS = 0x10 }))
 		if len(out) != 1 {
 			t.Fatalf("%s: %d replies (%q)", p.Name, len(out), e.ev.Reason)
 		}
 		pk := decode(t, out[0])
 		ip := pk.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+		if (ip.TOS == 0x10) != p.EchoCopyTOS {
+			t.Errorf("%s: echo reply TOS %#x", p.Name, ip.TOS)
+		}
 		ic := pk.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4)
 		if ic.TypeCode != layers.CreateICMPv4TypeCode(0, 0) || ic.Id != 7 || ic.Seq != 1 || string(ic.Payload) != "idrinkwaytoomuchcoffee" {
 			t.Errorf("%s: bad echo reply %v", p.Name, ic)
