@@ -141,6 +141,7 @@ type SegmentResult struct {
 	Reply     []byte // application bytes to send (may be empty)
 	ReplyPort uint16 // non-zero: send from this port
 	FIN       bool   // answer with FIN (the peer closed; so do we)
+	ISN       uint32 // our initial sequence number for the connection
 	App       *event.App
 }
 
@@ -195,7 +196,7 @@ func (t *Table) Segment(s *Segment) SegmentResult {
 	}
 	// Our sequence number is ours to track: the client may not have
 	// acknowledged everything we sent yet.
-	res := SegmentResult{Seq: e.isn + 1 + e.sent}
+	res := SegmentResult{Seq: e.isn + 1 + e.sent, ISN: e.isn}
 	p := s.Payload
 	// Trim what we already have; refuse gaps and retransmissions.
 	if d := int32(s.Seq - e.nextSeq); d != 0 {

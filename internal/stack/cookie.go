@@ -26,6 +26,29 @@ func (s *Stack) cookie(client, server netip.AddrPort, slot uint32) uint32 {
 	return uint32(siphash.Hash(s.k0, s.k1, m[:]))
 }
 
+// mssTable are the MSS values a cookie can remember (2 bits), like
+// Linux's msstab: the client's MSS is rounded down to one of them.
+var mssTable = [4]uint16{536, 1220, 1440, 1460}
+
+// mssIndex is the index of the largest table value not above mss (an
+// absent MSS option means the RFC 879 default, 536).
+func mssIndex(mss uint16) uint32 {
+	i := uint32(0)
+	for j, v := range mssTable {
+		if mss >= v {
+			i = uint32(j)
+		}
+	}
+	return i
+}
+
+// isn is the SYN-ACK sequence number: the cookie with the client's MSS
+// index in its two low bits, so that data segments can be sized for the
+// client without keeping state.
+func (s *Stack) isn(client, server netip.AddrPort, slot, mssIdx uint32) uint32 {
+	return s.cookie(client, server, slot)&^3 | mssIdx&3
+}
+
 // tsOffset is a per-connection offset for TCP timestamps, so that our
 // clock is not exposed and differs between peers (as Linux does).
 func (s *Stack) tsOffset(client, server netip.AddrPort) uint32 {

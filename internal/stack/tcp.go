@@ -109,8 +109,10 @@ func (s *Stack) tcp(p []byte, tx *Tx) {
 		Now:         f.meta.Time,
 		Rand:        s.randFn,
 	}
-	seg.Cookies[0] = s.cookie(client, server, slot)
-	seg.Cookies[1] = s.cookie(client, server, slot-1)
+	// the cookie's low bits carry the client's MSS index
+	idx := (ack - 1) & 3
+	seg.Cookies[0] = s.isn(client, server, slot, idx)
+	seg.Cookies[1] = s.isn(client, server, slot-1, idx)
 	push := flags&personality.PSH != 0
 
 	if len(payload) == 0 && !seg.FIN {
@@ -136,7 +138,7 @@ func (s *Stack) tcp(p []byte, tx *Tx) {
 	if s.cfg.Table != nil {
 		res = s.cfg.Table.Segment(&seg)
 	} else if ack-1 == seg.Cookies[0] || ack-1 == seg.Cookies[1] {
-		res = app.SegmentResult{Seq: ack, Ack: seq + uint32(len(payload)), FIN: seg.FIN}
+		res = app.SegmentResult{Seq: ack, Ack: seq + uint32(len(payload)), FIN: seg.FIN, ISN: ack - 1}
 		if seg.FIN {
 			res.Ack++
 		}
@@ -159,16 +161,7 @@ func (s *Stack) tcp(p []byte, tx *Tx) {
 	}
 	ourSeq, ackNo := res.Seq, res.Ack
 	data := res.Reply
-	mss := int(s.p.MSS4)
-	if f.v6 {
-		mss = int(s.p.MSS6)
-	}
-	if opts.ts {
-		mss -= 12
-	}
-	if mss < 64 {
-		mss = 64
-	}
+	mss := s.segmentSize(res.ISN, &opts)
 	for len(data) > mss {
 		s.segment(client, from, ourSeq, ackNo, personality.ACK, data[:mss], &opts, tx)
 		ourSeq += uint32(mss)
@@ -201,7 +194,7 @@ func (s *Stack) synAck(client, server netip.AddrPort, seq uint32, flags uint8, o
 		return
 	}
 	slot := uint32(f.meta.Time.Unix() / CookiePeriod)
-	isn := s.cookie(client, server, slot)
+	isn := s.isn(client, server, slot, mssIndex(o.mss))
 	off := s.replyIP(tx, 6, s.p.SYNACK)
 	optLen := 0
 	if s.p.SYNACKOptions {
@@ -259,6 +252,27 @@ func (s *Stack) synAck(client, server netip.AddrPort, seq uint32, flags uint8, o
 	}
 	s.endIP(tx, off, 16)
 	ev.Reply = "syn-ack"
+}
+
+// segmentSize is the most data in one segment: the client's MSS (from the
+// cookie) capped by ours (or by 1460/1440 when we advertise none), minus
+// the timestamp option when the segments carry one.
+func (s *Stack) segmentSize(isn uint32, o *tcpOpts) int {
+	ours := int(s.p.MSS4)
+	if s.f.v6 {
+		ours = int(s.p.MSS6)
+	}
+	if ours == 0 {
+		ours = 1460
+		if s.f.v6 {
+			ours = 1440
+		}
+	}
+	mss := min(int(mssTable[isn&3]), ours)
+	if o.ts && s.p.SYNACKOptions {
+		mss -= 12
+	}
+	return mss
 }
 
 // tsVal is our TCP timestamp for a connection: a millisecond clock plus a

@@ -377,24 +377,43 @@ func TestTCPTimestampsOnData(t *testing.T) {
 
 func TestTCPSegmentation(t *testing.T) {
 	big := strings.Repeat("x", 3000)
-	e := newEnv(t, personality.Linux(), withLineApp)
-	isn := handshake(t, e, false)
-	out := e.handle(tcpFrame(t, false, personality.PSH|personality.ACK, 1001, isn+1, "PING "+big+"\n", nil))
-	if len(out) != 3 {
-		t.Fatalf("%d segments, want 3", len(out))
+	mss := func(v uint16) []layers.TCPOption {
+		return []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{byte(v >> 8), byte(v)}}}
 	}
-	var got []byte
-	next := isn + 1
-	for i, f := range out {
-		seg := tcpOf(t, f)
-		if seg.Seq != next || len(seg.Payload) > 1460 {
-			t.Errorf("segment %d: seq %d len %d", i, seg.Seq, len(seg.Payload))
+	tests := []struct {
+		name    string
+		p       *personality.Personality
+		opts    []layers.TCPOption
+		segSize int
+	}{
+		{"linux, client mss 1460", personality.Linux(), mss(1460), 1460},
+		{"linux, client mss 9000", personality.Linux(), mss(9000), 1460},
+		{"linux, client mss 1300", personality.Linux(), mss(1300), 1220},
+		{"linux, no mss option", personality.Linux(), nil, 536},
+		{"masscanned, client mss 1460", personality.Masscanned(), mss(1460), 1460},
+	}
+	for _, tc := range tests {
+		e := newEnv(t, tc.p, withLineApp)
+		out := e.handle(tcpFrame(t, false, personality.SYN, 1000, 0, "", tc.opts))
+		isn := tcpOf(t, out[0]).Seq
+		out = e.handle(tcpFrame(t, false, personality.PSH|personality.ACK, 1001, isn+1, "PING "+big+"\n", nil))
+		want := (len(big) + 6 + tc.segSize - 1) / tc.segSize
+		if len(out) != want {
+			t.Fatalf("%s: %d segments, want %d", tc.name, len(out), want)
 		}
-		next += uint32(len(seg.Payload))
-		got = append(got, seg.Payload...)
-	}
-	if string(got) != "PONG "+big+"\n" {
-		t.Errorf("reassembled reply differs")
+		var got []byte
+		next := isn + 1
+		for i, f := range out {
+			seg := tcpOf(t, f)
+			if seg.Seq != next || len(seg.Payload) > tc.segSize || (i < len(out)-1 && len(seg.Payload) != tc.segSize) {
+				t.Errorf("%s segment %d: seq %d len %d", tc.name, i, seg.Seq, len(seg.Payload))
+			}
+			next += uint32(len(seg.Payload))
+			got = append(got, seg.Payload...)
+		}
+		if string(got) != "PONG "+big+"\n" {
+			t.Errorf("%s: reassembled reply differs", tc.name)
+		}
 	}
 }
 
