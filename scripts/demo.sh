@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# make demo: masscanned answering real clients, in a throwaway lab.
+#
+# As root, from a clone, no arguments: installs the Debian tools it needs if
+# missing, builds masscanned, creates two network namespaces joined by a
+# veth pair (documentation addresses only; nothing is configured in the
+# machine's own namespace), runs masscanned in one and fires ping, ping -6,
+# arping, nc, curl, dig and nmap at it from the other, prints what
+# masscanned logged and a summary, and removes everything on exit.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+	echo "demo: run as root (network namespaces and a raw socket): sudo make demo" >&2
+	exit 1
+fi
+
+# --- tools
+need=()
+for pair in ip:iproute2 ping:iputils-ping arping:arping nc:netcat-openbsd nmap:nmap curl:curl dig:dnsutils; do
+	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+if [ "${#need[@]}" -gt 0 ]; then
+	if ! command -v apt-get >/dev/null 2>&1; then
+		echo "demo: missing tools (${need[*]}) and no apt-get to install them" >&2
+		exit 1
+	fi
+	echo "demo: installing ${need[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" </dev/null
+fi
+command -v go >/dev/null 2>&1 || export PATH=/usr/local/go/bin:$PATH
+command -v go >/dev/null 2>&1 || { echo "demo: Go is needed to build masscanned (https://go.dev/dl/)" >&2; exit 1; }
+
+# --- build
+echo "demo: building bin/masscanned"
+CGO_ENABLED=0 go build -o bin/masscanned ./cmd/masscanned
+bin=$PWD/bin/masscanned
+
+# --- lab
+id=$$
+C=mcdemo-c-$id R=mcdemo-r-$id
+CIF=vdc$id RIF=vdr$id
+C4=198.51.100.1 R4=198.51.100.2 C6=2001:db8:100::1 R6=2001:db8:100::2
+MAC=52:1c:4e:c2:a4:1f
+work=$(mktemp -d)
+log=$work/masscanned.log
+pid=""
+cleanup() {
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -INT "$pid" 2>/dev/null || true
+		for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	ip netns del "$C" 2>/dev/null || true
+	ip netns del "$R" 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "demo: namespaces $C (client $C4, $C6) and $R (masscanned $R4, $R6)"
+ip netns add "$C"
+ip netns add "$R"
+ip -n "$C" link add "$CIF" type veth peer name "$RIF" netns "$R"
+for ns in "$C" "$R"; do
+	ip -n "$ns" link set lo up
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+		net.ipv6.conf.all.router_solicitations=0 net.ipv6.conf.default.router_solicitations=0
+done
+ip -n "$C" addr add "$C4/24" dev "$CIF"
+ip -n "$C" addr add "$C6/64" dev "$CIF" nodad
+# the responder's kernel has no address: masscanned answers
+ip netns exec "$R" sysctl -qw "net.ipv6.conf.$RIF.disable_ipv6=1"
+ip -n "$C" link set "$CIF" up
+ip -n "$R" link set "$RIF" up
+
+ip netns exec "$R" "$bin" -i "$RIF" -m "$MAC" --self-ip-list "$R4,$R6" --format console \
+	>"$log" 2>"$work/stderr" </dev/null &
+pid=$!
+sleep 1
+if ! kill -0 "$pid" 2>/dev/null; then
+	echo "demo: masscanned did not start:" >&2
+	cat "$work/stderr" >&2
+	exit 1
+fi
+
+# --- clients
+ok=0 fail=0
+try() {
+	local what=$1
+	shift
+	if out=$(timeout 60 ip netns exec "$C" "$@" 2>&1 </dev/null); then
+		ok=$((ok + 1))
+		printf '  %-28s ok\n' "$what"
+	else
+		fail=$((fail + 1))
+		printf '  %-28s FAILED\n%s\n' "$what" "$out"
+	fi
+	last=$out
+}
+echo "demo: firing clients at masscanned"
+try "ping $R4" ping -c 2 -i 0.2 -W 2 "$R4"
+try "ping -6 $R6" ping -6 -c 2 -i 0.2 -W 2 "$R6"
+if arping -h 2>&1 | grep -q Habets; then
+	try "arping $R4" arping -i "$CIF" -c 2 -w 3 "$R4"
+else
+	try "arping $R4" arping -I "$CIF" -c 2 -w 3 "$R4"
+fi
+try "nc -z $R4 22" nc -z -w 3 "$R4" 22
+try "nc -6 -z $R6 31337" nc -6 -z -w 3 "$R6" 31337
+try "curl http://$R4/" curl -s -i --max-time 5 "http://$R4/"
+curl_head=$(printf '%s\n' "$last" | head -1)
+try "dig @$R4 example.com" dig +short +time=2 +tries=1 @"$R4" example.com A
+dig_answer=$last
+try "nmap -sS -p 21-25,80,443" nmap -n -Pn -sS -p 21-25,80,443 "$R4"
+nmap_out=$last
+sleep 0.5
+
+kill -INT "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+pid=""
+
+echo
+echo "demo: what masscanned logged (one line per frame):"
+echo "------------------------------------------------------------------------"
+cat "$log"
+echo "------------------------------------------------------------------------"
+echo
+echo "demo: summary"
+echo "  clients ok: $ok, failed: $fail"
+echo "  curl:  $curl_head"
+echo "  dig:   ${dig_answer:-<no answer>}"
+echo "  nmap:  $(printf '%s\n' "$nmap_out" | grep -c '/tcp *open') of 7 ports open"
+echo "  masscanned logged $(grep -c . "$log") events"
+if [ -s "$work/stderr" ]; then
+	echo "  masscanned stderr:"
+	sed 's/^/    /' "$work/stderr"
+fi
+[ "$fail" = 0 ]
