@@ -16,7 +16,9 @@ import (
 // ICMP and ICMPv6 echo, NS to the solicited-node address and unicast, an
 // ARP request) go once to the kernel of a namespace that owns the
 // addresses and listens on port 80, and once to masscanned --personality
-// linux. e2e/scripts/diff_probe.py reduces each reply to its fields, with
+// linux, and so does a first data segment after a handshake (the window,
+// DF, ID policy and options of the segment that acknowledges it).
+// e2e/scripts/diff_probe.py reduces each reply to its fields, with
 // the fields random in Linux replaced by their policy; everything else must
 // be equal.
 
@@ -111,6 +113,13 @@ func TestKernelDiff(t *testing.T) {
 				continue
 			}
 			for _, f := range diffKeys(kd, md) {
+				// Without window scaling the kernel's ACK of the first data
+				// shows the 12 bytes its (non-reading) listener has not
+				// consumed yet; masscanned answers as a server that has.
+				if n == "data4-plain" && f == "tcp_window" && kd[f] != nil && md[f] != nil &&
+					kd[f].(float64)+float64(dataProbeLen) == md[f].(float64) {
+					continue
+				}
 				t.Errorf("%s: field %s: kernel %v, masscanned %v", n, f, js(kd[f]), js(md[f]))
 			}
 		}
@@ -123,6 +132,9 @@ func TestKernelDiff(t *testing.T) {
 		}
 	}
 }
+
+// dataProbeLen is the payload of diff_probe.py's data probes.
+const dataProbeLen = 12
 
 func diffKeys(a, b map[string]any) []string {
 	keys := map[string]bool{}

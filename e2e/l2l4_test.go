@@ -200,9 +200,10 @@ func TestNcConnect(t *testing.T) {
 func TestNmapSYNScan(t *testing.T) {
 	Require(t, "nmap")
 	l := NewLab(t, LabOptions{NoClientIPv6: true})
-	// nmap -sS reads replies through libpcap and does not need the kernel's
-	// help, but the client kernel would reset every SYN-ACK it did not
-	// expect; drop incoming TCP at the client's input so nothing is reset.
+	// nmap -sS reads replies through libpcap and reports the ports open
+	// without this (scripts/demo.sh runs it so); dropping incoming TCP at
+	// the client's input keeps the client kernel's own RSTs for the
+	// unexpected SYN-ACKs off the wire, so the scan stays nmap's alone.
 	l.DropClientTCP()
 	l.Start()
 	out, err := l.InClient(120*time.Second, "nmap", "-n", "-Pn", "-sS", "-p", "1-1000", "--max-retries", "1", "-T4", "-oG", "-", RespIP4)

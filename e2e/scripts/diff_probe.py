@@ -166,6 +166,51 @@ def probes():
         out[name] = replies
         if name.startswith("syn"):
             out[name + "-ack-ok"] = [r.get("tcp_ack") == (frame[TCP].seq + 1) % (1 << 32) for r in replies]
+    # After a handshake, the ACK of a first data segment: window (scaled
+    # when the client offered timestamps and window scaling), DF, ID policy,
+    # timestamp option. The kernel's listener never reads, so it only acks;
+    # masscanned may answer with data: the shape is compared, not the flags.
+    for name, mk_ip, sport, opts in (
+            ("data4-ts", lambda: IP(src=CLIENT4, dst=RESP4, flags="DF", ttl=64), 41100, True),
+            ("data4-plain", lambda: IP(src=CLIENT4, dst=RESP4, flags="DF", ttl=64), 41101, False),
+            ("data6-ts", lambda: IPv6(src=CLIENT6, dst=RESP6, hlim=64), 41102, True)):
+        out[name] = data_ack(mk_ip, sport, opts)
+    return out
+
+
+def data_ack(mk_ip, sport, opts):
+    seq = 1000000
+    o = linux_opts(1460, 5000) if opts else []
+    s = sniffer()
+    sendp(eth / mk_ip() / TCP(sport=sport, dport=80, flags="S", seq=seq, window=64240, options=o), iface=iface)
+    time.sleep(0.5)
+    got = s.stop()
+    sa = [p for p in got if TCP in p and p[TCP].dport == sport and int(p[TCP].flags) & 0x12 == 0x12]
+    if not sa:
+        return [{"error": "no SYN-ACK"}]
+    sa = sa[0][TCP]
+    tsecr = 0
+    for k, v in sa.options:
+        if k == "Timestamp":
+            tsecr = v[0]
+    data = b"\x01\x02\x03\x04 hello\r\n"
+    o = [("NOP", None), ("NOP", None), ("Timestamp", (5001, tsecr))] if opts else []
+    ack = eth / mk_ip() / TCP(sport=sport, dport=80, flags="A", seq=seq + 1, ack=sa.seq + 1,
+                              window=502 if opts else 64240, options=o)
+    s = sniffer()
+    sendp(ack, iface=iface)
+    sendp(eth / mk_ip() / TCP(sport=sport, dport=80, flags="PA", seq=seq + 1, ack=sa.seq + 1,
+                              window=502 if opts else 64240, options=o) / Raw(data), iface=iface)
+    time.sleep(0.7)
+    got = s.stop()
+    out = []
+    for p in got:
+        if TCP in p and p[TCP].dport == sport and p[TCP].ack == seq + 1 + len(data):
+            d = describe(p)
+            keep = {k: d[k] for k in d if k in ("ip_df", "ip_id", "ip_ttl", "ip6_hlim", "ip6_fl", "tcp_window",
+                                               "tcp_dataofs", "tcp_options", "tcp_urgptr")}
+            out.append(keep)
+            break
     return out
 
 
