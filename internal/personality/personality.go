@@ -53,13 +53,14 @@ type Personality struct {
 	SYNACKOptions bool
 	MSS4, MSS6    uint16 // MSS advertised over IPv4 / IPv6
 	WScale        uint8  // window scale advertised
-	// SYNACKWindow is the window of a SYN-ACK; SYNACKWindowTS replaces it
-	// when the client asked for timestamps (Linux: 10 MSS-TS rounded).
-	SYNACKWindow, SYNACKWindowTS uint16
-	// DataWindow is the (scaled) window of ACKs and data segments when the
-	// client's segment carries a timestamp option (a modern stack that
-	// negotiated window scaling), DataWindowPlain otherwise.
-	DataWindow, DataWindowPlain uint16
+	// WindowFromMSS: the initial window is the largest multiple of the
+	// segment size (our MSS, minus 12 bytes with timestamps) not above
+	// 65535, as Linux's tcp_select_initial_window computes it; ACKs and
+	// data carry it scaled by WScale when the client's segment has a
+	// timestamp (a modern stack, which negotiated scaling too).
+	// Otherwise every segment carries Window.
+	WindowFromMSS bool
+	Window        uint16
 	// EchoECN: answer an ECN-setup SYN (ECE|CWR) with ECE set.
 	EchoECN bool
 	// OpensConn[f] is true when a segment with flags f gets a SYN-ACK.
@@ -110,11 +111,9 @@ func Linux() *Personality {
 		MSS4:          1460,
 		MSS6:          1440,
 		WScale:        7,
-		SYNACKWindow:  64240,
-		// 65160 = 45 * 1448 (MSS minus the 12 bytes of timestamps)
-		SYNACKWindowTS:   65160,
-		DataWindow:       502,
-		DataWindowPlain:  64240,
+		// IPv4: 64240 = 44 * 1460, 65160 = 45 * 1448 with timestamps;
+		// IPv6: 64800 = 45 * 1440, 64260 = 45 * 1428
+		WindowFromMSS:    true,
 		EchoECN:          true,
 		NAMinimalUnicast: true,
 		FlowLabels:       true,
@@ -129,18 +128,15 @@ func Linux() *Personality {
 // Masscanned is upstream masscanned's wire shape.
 func Masscanned() *Personality {
 	p := &Personality{
-		Name:            "masscanned",
-		Description:     "upstream masscanned's wire shape (IP ID 0 + DF, SYN-ACK without options, window 65535)",
-		TTL:             64,
-		HopLimit:        64,
-		SYNACK:          Shape{DF: true, ID: IDZero},
-		Echo:            Shape{DF: true, ID: IDZero},
-		Data:            Shape{DF: true, ID: IDZero},
-		SYNACKWindow:    65535,
-		SYNACKWindowTS:  65535,
-		DataWindow:      65535,
-		DataWindowPlain: 65535,
-		AckEmptyPush:    true,
+		Name:         "masscanned",
+		Description:  "upstream masscanned's wire shape (IP ID 0 + DF, SYN-ACK without options, window 65535)",
+		TTL:          64,
+		HopLimit:     64,
+		SYNACK:       Shape{DF: true, ID: IDZero},
+		Echo:         Shape{DF: true, ID: IDZero},
+		Data:         Shape{DF: true, ID: IDZero},
+		Window:       65535,
+		AckEmptyPush: true,
 	}
 	for f := range p.OpensConn {
 		p.OpensConn[f] = upstreamOpens(f)

@@ -218,10 +218,7 @@ func (s *Stack) synAck(client, server netip.AddrPort, seq uint32, flags uint8, o
 	if s.p.EchoECN && flags&(personality.ECE|personality.CWR) == personality.ECE|personality.CWR {
 		h[13] |= personality.ECE
 	}
-	win := s.p.SYNACKWindow
-	if o.ts {
-		win = s.p.SYNACKWindowTS
-	}
+	win := s.window(o.ts, false)
 	binary.BigEndian.PutUint16(h[14:], win)
 	if s.p.SYNACKOptions {
 		w := h[20:]
@@ -275,6 +272,26 @@ func (s *Stack) segmentSize(isn uint32, o *tcpOpts) int {
 	return mss
 }
 
+// window is the receive window we advertise: on the SYN-ACK (unscaled)
+// or on later segments (scaled when the client uses timestamps).
+func (s *Stack) window(ts, scaled bool) uint16 {
+	if !s.p.WindowFromMSS {
+		return s.p.Window
+	}
+	mss := int(s.p.MSS4)
+	if s.f.v6 {
+		mss = int(s.p.MSS6)
+	}
+	if ts {
+		mss -= 12
+	}
+	w := 65535 / mss * mss
+	if scaled && ts {
+		w >>= s.p.WScale
+	}
+	return uint16(w)
+}
+
 // tsVal is our TCP timestamp for a connection: a millisecond clock plus a
 // per-connection offset.
 func (s *Stack) tsVal(client, server netip.AddrPort) uint32 {
@@ -295,10 +312,7 @@ func (s *Stack) segment(client, from netip.AddrPort, seq, ack uint32, flags uint
 	binary.BigEndian.PutUint32(h[8:], ack)
 	h[12] = byte((20+optLen)/4) << 4
 	h[13] = flags
-	win := s.p.DataWindowPlain
-	if o.ts {
-		win = s.p.DataWindow
-	}
+	win := s.window(o.ts, true)
 	binary.BigEndian.PutUint16(h[14:], win)
 	if optLen > 0 {
 		w := h[20:]

@@ -109,9 +109,10 @@ func TestSYNACKShape(t *testing.T) {
 	}{
 		{"linux full", personality.Linux(), false, linuxSYNOpts, 65160,
 			[]byte{2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0xff, 0xff, 0xff, 0xff, 0, 0, 0x30, 0x39, 1, 3, 3, 7}},
-		{"linux v6", personality.Linux(), true, linuxSYNOpts, 65160,
+		{"linux v6", personality.Linux(), true, linuxSYNOpts, 64260,
 			[]byte{2, 4, 0x05, 0xa0, 4, 2, 8, 10, 0xff, 0xff, 0xff, 0xff, 0, 0, 0x30, 0x39, 1, 3, 3, 7}},
 		{"linux no options", personality.Linux(), false, nil, 64240, []byte{2, 4, 0x05, 0xb4}},
+		{"linux v6 no options", personality.Linux(), true, nil, 64800, []byte{2, 4, 0x05, 0xa0}},
 		{"linux sack only", personality.Linux(), false, []layers.TCPOption{{OptionType: layers.TCPOptionKindSACKPermitted, OptionLength: 2}}, 64240,
 			[]byte{2, 4, 0x05, 0xb4, 1, 1, 4, 2}},
 		{"linux ts without sack", personality.Linux(), false, []layers.TCPOption{{OptionType: layers.TCPOptionKindTimestamps, OptionLength: 10, OptionData: []byte{0, 0, 0, 9, 0, 0, 0, 0}}}, 65160,
@@ -370,7 +371,7 @@ func TestTCPTimestampsOnData(t *testing.T) {
 	}
 	seg := tcpOf(t, out[0])
 	o := seg.Contents[20:]
-	if len(o) != 12 || o[0] != 1 || o[1] != 1 || o[2] != 8 || binary.BigEndian.Uint32(o[8:]) != 42 || seg.Window != 502 {
+	if len(o) != 12 || o[0] != 1 || o[1] != 1 || o[2] != 8 || binary.BigEndian.Uint32(o[8:]) != 42 || seg.Window != 509 {
 		t.Errorf("timestamps on data: % x window %d", o, seg.Window)
 	}
 }
