@@ -198,12 +198,13 @@ func (r *runner) run(ctx context.Context) error {
 		sink = event.NewAsync(s, o.EventQueue)
 	}
 
-	// Stop: close the link, which ends the loop.
+	// Stop: drain the link (frames already received are still handled),
+	// which ends the loop; the deferred Close releases it.
 	stopped := make(chan struct{})
 	go func() {
 		select {
 		case <-ctx.Done():
-			l.Close()
+			link.Drain(l)
 		case <-stopped:
 		}
 	}()

@@ -44,3 +44,20 @@ type Link interface {
 	// Stats returns counters.
 	Stats() Stats
 }
+
+// Drainer is implemented by links that can stop without losing what they
+// already received: after Drain, Recv returns the frames already received
+// (waiting at most a few milliseconds for the kernel to hand over a
+// partly filled buffer) and then ErrClosed. Close must still be called.
+type Drainer interface {
+	Drain()
+}
+
+// Drain drains l if it can, else closes it.
+func Drain(l Link) {
+	if d, ok := l.(Drainer); ok {
+		d.Drain()
+		return
+	}
+	l.Close()
+}

@@ -89,6 +89,10 @@ type AFPacket struct {
 	fdmu   sync.RWMutex // guards fd against Close while Send runs
 	closed atomic.Bool
 
+	draining    atomic.Bool // Drain called: no more waiting for frames
+	drainWaited bool        // the one short wait of a drain was done
+	timeout     int         // block timeout, ms
+
 	received   atomic.Uint64
 	sent       atomic.Uint64
 	sendErrors atomic.Uint64
@@ -168,7 +172,7 @@ func Open(iface string, opts Options) (*AFPacket, error) {
 		}
 		return nil, fmt.Errorf("afpacket: socket: %w", err)
 	}
-	a := &AFPacket{iface: iface, fd: fd, efd: -1, bsize: opts.BlockSize, nblocks: opts.BlockCount}
+	a := &AFPacket{iface: iface, fd: fd, efd: -1, bsize: opts.BlockSize, nblocks: opts.BlockCount, timeout: opts.BlockTimeout}
 	fail := func(what string, err error) (*AFPacket, error) {
 		a.release()
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
@@ -344,6 +348,17 @@ func (a *AFPacket) nextBlock() error {
 		if fd < 0 {
 			return link.ErrClosed
 		}
+		if a.draining.Load() {
+			// Wait once for the kernel to retire a partly filled block
+			// (it does after the block timeout), then stop.
+			if a.drainWaited {
+				return link.ErrClosed
+			}
+			a.drainWaited = true
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR}}
+			_, _ = unix.Poll(pfd, 2*a.timeout+10)
+			continue
+		}
 		pfd := []unix.PollFd{
 			{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR},
 			{Fd: int32(efd), Events: unix.POLLIN},
@@ -394,6 +409,20 @@ func (a *AFPacket) Stats() link.Stats {
 		SendErrors:  a.sendErrors.Load(),
 		KernelDrops: drops,
 	}
+}
+
+// Drain makes Recv return the frames already in the ring (and those the
+// kernel hands over within twice the block timeout), then ErrClosed,
+// instead of waiting for more. It wakes a blocked Recv.
+func (a *AFPacket) Drain() {
+	a.draining.Store(true)
+	a.fdmu.RLock()
+	if a.efd >= 0 {
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1)
+		_, _ = unix.Write(a.efd, one[:])
+	}
+	a.fdmu.RUnlock()
 }
 
 // Close closes the socket and wakes a blocked Recv, which returns

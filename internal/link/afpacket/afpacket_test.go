@@ -280,3 +280,33 @@ func TestNoAllocs(t *testing.T) {
 		t.Fatalf("Recv+Send allocate %v times per frame", allocs)
 	}
 }
+
+// TestDrain: frames received before Drain are still returned, then Recv
+// says ErrClosed instead of waiting.
+func TestDrain(t *testing.T) {
+	n := newTestNet(t)
+	l := n.openLink(t, Options{BlockSize: os.Getpagesize(), BlockCount: 8, BlockTimeout: 50})
+	p := n.openPeer(t)
+	const count = 20
+	for i := range count {
+		p.send(t, ethFrame(n.macR, n.macG, u16(0x88b5), []byte("masscanned-drain"), u16(uint16(i))))
+	}
+	l.Drain()
+	got := 0
+	for {
+		var f link.Frame
+		err := l.Recv(&f)
+		if errors.Is(err, link.ErrClosed) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(f.Data, []byte("masscanned-drain")) {
+			got++
+		}
+	}
+	if got != count {
+		t.Fatalf("drained %d frames, want %d", got, count)
+	}
+}

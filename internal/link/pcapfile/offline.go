@@ -93,6 +93,9 @@ func NewTee(l link.Link, w *Writer) link.Link {
 	return &Tee{Link: l, w: w, now: time.Now}
 }
 
+// Drain drains the inner link when it can (see link.Drainer).
+func (t *Tee) Drain() { link.Drain(t.Link) }
+
 // Send sends frame on the inner link and records it. A recording error
 // does not fail the send; it is counted (WriteErrors) and returned by
 // Close.
