@@ -229,13 +229,26 @@ func (r *runner) run(ctx context.Context) error {
 		}
 	}()
 
+	if o.Verbose > 0 {
+		// counters every 10 s with -v
+		go func() {
+			tick := time.NewTicker(10 * time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-tick.C:
+					r.report(l, sink, table, "progress", slog.LevelInfo)
+				case <-stopped:
+					return
+				}
+			}
+		}()
+	}
 	var (
-		fr     link.Frame
-		tx     stack.Tx
-		ev     event.Event
-		frames uint64
+		fr link.Frame
+		tx stack.Tx
+		ev event.Event
 	)
-	lastReport := time.Now()
 	var loopErr error
 	for {
 		if err := l.Recv(&fr); err != nil {
@@ -244,7 +257,6 @@ func (r *runner) run(ctx context.Context) error {
 			}
 			break
 		}
-		frames++
 		ev.Reset()
 		tx.Reset()
 		st.Handle(fr.Data, stack.Meta{Time: fr.Time, ChecksumNotReady: fr.ChecksumNotReady}, &tx, &ev)
@@ -256,17 +268,13 @@ func (r *runner) run(ctx context.Context) error {
 		if sink != nil {
 			sink.Emit(&ev)
 		}
-		if o.Verbose > 0 && frames%4096 == 0 && time.Since(lastReport) > 10*time.Second {
-			lastReport = time.Now()
-			r.report(l, sink, table, "progress")
-		}
 	}
 	close(stopped)
 	var sinkErr error
 	if sink != nil {
 		sinkErr = sink.Close()
 	}
-	r.report(l, sink, table, "stopped")
+	r.report(l, sink, table, "stopped", slog.LevelWarn)
 	if loopErr != nil {
 		return fmt.Errorf("reading frames: %v", loopErr)
 	}
@@ -277,7 +285,7 @@ func (r *runner) run(ctx context.Context) error {
 }
 
 // report logs counters; dropped events are a warning.
-func (r *runner) report(l link.Link, sink *event.Async, table *app.Table, msg string) {
+func (r *runner) report(l link.Link, sink *event.Async, table *app.Table, msg string, level slog.Level) {
 	ls := l.Stats()
 	ts := table.Stats()
 	args := []any{"frames", ls.Received, "sent", ls.Sent, "send_errors", ls.SendErrors, "kernel_drops", ls.KernelDrops,
@@ -286,11 +294,10 @@ func (r *runner) report(l link.Link, sink *event.Async, table *app.Table, msg st
 		s := r.budget.l.Stats()
 		args = append(args, "suppressed_synack", s.SYNACK.Suppressed, "suppressed_icmp", s.ICMP.Suppressed, "suppressed_udp", s.UDPBytes.Suppressed)
 	}
-	level := slog.LevelInfo
 	if sink != nil {
 		args = append(args, "events_written", sink.Written(), "events_dropped", sink.Dropped())
 		if sink.Dropped() > 0 {
-			level = slog.LevelWarn
+			level = max(level, slog.LevelWarn)
 		}
 	}
 	r.log.Log(context.Background(), level, msg, args...)
