@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -75,60 +74,9 @@ func (r *runner) openLink() (link.Link, [6]byte, error) {
 			l.Close()
 			return nil, mac, err
 		}
-		return &pcapTee{Link: l, path: o.WritePcap, w: w}, mac, nil
+		return pcapfile.NewTee(l, w, o.WritePcap), mac, nil
 	}
 	return l, mac, nil
-}
-
-// pcapTee records every frame its inner link sent into a pcap file that
-// SIGHUP reopens (log rotation: rename the file, send SIGHUP, a new file
-// is created at the same path and the old one is flushed and closed).
-type pcapTee struct {
-	link.Link
-	path        string
-	mu          sync.Mutex
-	w           *pcapfile.Writer
-	writeErrors uint64
-}
-
-func (t *pcapTee) Send(frame []byte) error {
-	if err := t.Link.Send(frame); err != nil {
-		return err
-	}
-	t.mu.Lock()
-	if t.w == nil || t.w.WriteFrame(time.Now(), frame) != nil {
-		t.writeErrors++
-	}
-	t.mu.Unlock()
-	return nil
-}
-
-// reopen creates a new file at the path and closes the old one. If the
-// new file cannot be created the old one stays in use.
-func (t *pcapTee) reopen() error {
-	w, err := pcapfile.Create(t.path)
-	if err != nil {
-		return err
-	}
-	t.mu.Lock()
-	old := t.w
-	t.w = w
-	t.mu.Unlock()
-	if old != nil {
-		return old.Close()
-	}
-	return nil
-}
-
-// Close closes the link, then flushes and closes the file. Both the stop
-// goroutine and run's deferred Close call it: Writer.Close is idempotent
-// and serialised, so whichever caller comes second waits for the flush.
-func (t *pcapTee) Close() error {
-	err := t.Link.Close()
-	t.mu.Lock()
-	w := t.w
-	t.mu.Unlock()
-	return errors.Join(err, w.Close())
 }
 
 func (r *runner) run(ctx context.Context) error {
@@ -216,11 +164,11 @@ func (r *runner) run(ctx context.Context) error {
 			select {
 			case <-hup:
 				r.reload(st)
-				if pt, ok := l.(*pcapTee); ok {
-					if err := pt.reopen(); err != nil {
+				if pt, ok := l.(*pcapfile.Tee); ok {
+					if err := pt.Reopen(); err != nil {
 						r.log.Error("reopening --write-pcap failed, keeping the previous file", "err", err)
 					} else {
-						r.log.Warn("reopened --write-pcap", "path", pt.path)
+						r.log.Warn("reopened --write-pcap", "path", pt.Path())
 					}
 				}
 			case <-stopped:

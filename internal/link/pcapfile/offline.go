@@ -2,6 +2,7 @@ package pcapfile
 
 import (
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,40 +80,70 @@ func (o *Offline) Stats() link.Stats {
 }
 
 // Tee is a link.Link that writes every frame its inner link sent
-// successfully into a pcap file, stamped with the current time.
+// successfully into a pcap file, stamped with the current time. The file
+// can be reopened (log rotation) while frames flow.
 type Tee struct {
 	link.Link
-	w *Writer
+	path string
+	mu   sync.Mutex
+	w    *Writer
 	// WriteErrors counts frames sent but not recorded.
 	writeErrors atomic.Uint64
 	now         func() time.Time
 }
 
-// NewTee records the frames l sends into w. Closing the Tee closes both.
-func NewTee(l link.Link, w *Writer) link.Link {
-	return &Tee{Link: l, w: w, now: time.Now}
+// NewTee records the frames l sends into w (created at path, which
+// Reopen creates again). Closing the Tee closes both.
+func NewTee(l link.Link, w *Writer, path string) *Tee {
+	return &Tee{Link: l, w: w, path: path, now: time.Now}
 }
 
 // Drain drains the inner link when it can (see link.Drainer).
 func (t *Tee) Drain() { link.Drain(t.Link) }
 
 // Send sends frame on the inner link and records it. A recording error
-// does not fail the send; it is counted (WriteErrors) and returned by
-// Close.
+// does not fail the send; it is counted (WriteErrors).
 func (t *Tee) Send(frame []byte) error {
 	if err := t.Link.Send(frame); err != nil {
 		return err
 	}
-	if t.w.WriteFrame(t.now(), frame) != nil {
+	t.mu.Lock()
+	err := t.w.WriteFrame(t.now(), frame)
+	t.mu.Unlock()
+	if err != nil {
 		t.writeErrors.Add(1)
 	}
 	return nil
 }
 
+// Path is the file the Tee writes to.
+func (t *Tee) Path() string { return t.path }
+
+// Reopen creates a new file at the Tee's path (after the old one was
+// renamed, say) and closes the old one; if the new file cannot be created
+// the old one stays in use.
+func (t *Tee) Reopen() error {
+	w, err := Create(t.path)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	old := t.w
+	t.w = w
+	t.mu.Unlock()
+	return old.Close()
+}
+
 // WriteErrors is the number of sent frames that could not be recorded.
 func (t *Tee) WriteErrors() uint64 { return t.writeErrors.Load() }
 
-// Close closes the inner link and the pcap file.
+// Close closes the inner link, then flushes and closes the pcap file.
+// Writer.Close is idempotent and serialised, so a second Close waits for
+// the first one's flush.
 func (t *Tee) Close() error {
-	return errors.Join(t.Link.Close(), t.w.Close())
+	err := t.Link.Close()
+	t.mu.Lock()
+	w := t.w
+	t.mu.Unlock()
+	return errors.Join(err, w.Close())
 }

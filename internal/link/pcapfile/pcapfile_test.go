@@ -326,9 +326,9 @@ func TestTee(t *testing.T) {
 		t.Fatal(err)
 	}
 	inner := &fakeLink{}
-	l := NewTee(inner, w)
+	l := NewTee(inner, w, "")
 	clock := time.Unix(1700000000, 0)
-	l.(*Tee).now = func() time.Time { clock = clock.Add(time.Second); return clock }
+	l.now = func() time.Time { clock = clock.Add(time.Second); return clock }
 	for _, fr := range frames() {
 		if err := l.Send(fr.data); err != nil {
 			t.Fatal(err)
@@ -358,5 +358,50 @@ func TestTee(t *testing.T) {
 		if !bytes.Equal(got[i].data, want[i].data) || !got[i].t.Equal(time.Unix(1700000001+int64(i), 0)) {
 			t.Errorf("frame %d: %v", i, got[i].t)
 		}
+	}
+}
+
+// TestTeeReopen: after the file is renamed and Reopen called, the old file
+// is complete and new frames go to a new file at the same path.
+func TestTeeReopen(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tee.pcap")
+	w, err := Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewTee(&fakeLink{}, w, path)
+	fs := frames()
+	if err := l.Send(fs[0].data); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fs[1:] {
+		if err := l.Send(f.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	count := func(p string) int {
+		r, err := OpenReader(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		return len(readAll(t, r))
+	}
+	if o, n := count(path+".1"), count(path); o != 1 || n != len(fs)-1 {
+		t.Errorf("old file %d frames, new file %d; want 1 and %d", o, n, len(fs)-1)
+	}
+	bad := NewTee(&fakeLink{}, w, filepath.Join(dir, "missing", "x.pcap"))
+	if err := bad.Reopen(); err == nil {
+		t.Error("Reopen into a missing directory succeeded")
 	}
 }
