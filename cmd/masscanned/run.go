@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,30 +33,53 @@ type runner struct {
 	log    *slog.Logger
 	stdout io.Writer
 	stderr io.Writer
+
+	links  []link.Link        // one per worker
+	rec    *pcapfile.Recorder // --write-pcap in live mode
+	stacks []*stack.Stack     // one per worker
+	sink   *event.Async       // nil with -q
+	table  *app.Table         // shared by the workers
 }
 
-// openLink opens the frame source and returns it with the MAC to use.
-func (r *runner) openLink() (link.Link, [6]byte, error) {
+// workers is the number of workers to run: one per CPU for 0, one for a
+// capture file.
+func (r *runner) workers() int {
+	n := r.o.Workers
+	if n == 0 {
+		n = runtime.NumCPU()
+	}
+	if r.o.ReadPcap != "" || n < 1 {
+		n = 1
+	}
+	return n
+}
+
+// openLinks opens the frame source(s) and returns the MAC to use. Live
+// workers share the interface's traffic through a PACKET_FANOUT group
+// (hashed by flow, so a connection stays on one worker).
+func (r *runner) openLinks() ([6]byte, error) {
 	o := r.o
 	mac := config.DefaultMAC
 	if o.ReadPcap != "" {
 		rd, err := pcapfile.OpenReader(o.ReadPcap)
 		if err != nil {
-			return nil, mac, err
+			return mac, err
 		}
 		var w *pcapfile.Writer
 		if o.WritePcap != "" {
 			if w, err = pcapfile.Create(o.WritePcap); err != nil {
-				return nil, mac, err
+				rd.Close()
+				return mac, err
 			}
 		}
 		if o.HasMAC {
 			mac = o.MACAddr
 		}
-		return pcapfile.NewOffline(rd, w), mac, nil
+		r.links = []link.Link{pcapfile.NewOffline(rd, w)}
+		return mac, nil
 	}
 	if err := afpacket.CheckInterface(o.Iface); err != nil {
-		return nil, mac, err
+		return mac, err
 	}
 	hw, err := afpacket.HardwareAddr(o.Iface)
 	switch {
@@ -63,29 +88,52 @@ func (r *runner) openLink() (link.Link, [6]byte, error) {
 	case err == nil && len(hw) == 6:
 		mac = [6]byte(hw)
 	}
-	promisc := o.Promisc || (len(hw) == 6 && [6]byte(hw) != mac)
-	l, err := afpacket.Open(o.Iface, afpacket.Options{BlockCount: o.RingMB, Promisc: promisc})
-	if err != nil {
-		return nil, mac, err
+	opts := afpacket.Options{BlockCount: o.RingMB, Promisc: o.Promisc || (len(hw) == 6 && [6]byte(hw) != mac)}
+	n := r.workers()
+	if n > 1 {
+		opts.FanoutGroup = uint16(os.Getpid())
+		if opts.FanoutGroup == 0 {
+			opts.FanoutGroup = 1
+		}
 	}
 	if o.WritePcap != "" {
-		w, err := pcapfile.Create(o.WritePcap)
-		if err != nil {
-			l.Close()
-			return nil, mac, err
+		if r.rec, err = pcapfile.NewRecorder(o.WritePcap); err != nil {
+			return mac, err
 		}
-		return pcapfile.NewTee(l, w, o.WritePcap), mac, nil
 	}
-	return l, mac, nil
+	for range n {
+		l, err := afpacket.Open(o.Iface, opts)
+		if err != nil {
+			r.closeLinks()
+			return mac, err
+		}
+		if r.rec != nil {
+			r.links = append(r.links, pcapfile.NewTee(l, r.rec))
+		} else {
+			r.links = append(r.links, l)
+		}
+	}
+	return mac, nil
+}
+
+func (r *runner) closeLinks() error {
+	var errs []error
+	for _, l := range r.links {
+		errs = append(errs, l.Close())
+	}
+	if r.rec != nil {
+		errs = append(errs, r.rec.Close())
+	}
+	return errors.Join(errs...)
 }
 
 func (r *runner) run(ctx context.Context) error {
 	o := r.o
-	l, mac, err := r.openLink()
+	mac, err := r.openLinks()
 	if err != nil {
 		return err
 	}
-	defer l.Close()
+	defer r.closeLinks()
 	if o.ReadPcap == "" {
 		if o.User != "" {
 			if err := priv.Drop(o.User, o.Promisc); err != nil {
@@ -100,7 +148,7 @@ func (r *runner) run(ctx context.Context) error {
 	if src == "" {
 		src = o.ReadPcap
 	}
-	r.log.Info("configuration", "source", src, "mac", net.HardwareAddr(mac[:]).String(), "personality", o.Persona.Name)
+	r.log.Info("configuration", "source", src, "mac", net.HardwareAddr(mac[:]).String(), "personality", o.Persona.Name, "workers", len(r.links))
 	if o.Self == nil {
 		r.log.Warn("no self-IP list: answering for EVERY address (ARP, ND and IP) seen on the link; give --self-ip-list or --self-ip-file unless this is the veth + DNAT deployment")
 	} else {
@@ -115,7 +163,7 @@ func (r *runner) run(ctx context.Context) error {
 		r.log.Debug("protocol", "name", p.Name, "enabled", p.Enabled)
 	}
 
-	table := app.NewTable(r.reg, app.TableConfig{MaxConns: o.MaxConns, MaxBytes: o.MaxConnBytes, MaxBuffer: o.MaxBuffer})
+	r.table = app.NewTable(r.reg, app.TableConfig{MaxConns: o.MaxConns, MaxBytes: o.MaxConnBytes, MaxBuffer: o.MaxBuffer})
 	cfg := stack.Config{
 		MAC:         mac,
 		Self:        o.Self,
@@ -123,36 +171,40 @@ func (r *runner) run(ctx context.Context) error {
 		Personality: o.Persona,
 		CookieKey:   o.CookieKey,
 		Apps:        r.reg,
-		Table:       table,
+		Table:       r.table,
 		UDPMaxRatio: o.UDPMaxRatio,
 	}
 	if r.budget != nil {
 		cfg.Budget = r.budget
 	}
-	if _, err := randRead(cfg.Seed[:]); err != nil {
-		return err
-	}
-	st, err := stack.New(cfg)
-	if err != nil {
-		return err
+	for range r.links {
+		if _, err := randRead(cfg.Seed[:]); err != nil {
+			return err
+		}
+		st, err := stack.New(cfg)
+		if err != nil {
+			return err
+		}
+		r.stacks = append(r.stacks, st)
 	}
 
-	var sink *event.Async
 	if !o.Quiet {
 		s, err := formatSink(o.Format, r.stdout)
 		if err != nil {
 			return err
 		}
-		sink = event.NewAsync(s, o.EventQueue)
+		r.sink = event.NewAsync(s, o.EventQueue)
 	}
 
-	// Stop: drain the link (frames already received are still handled),
-	// which ends the loop; the deferred Close releases it.
+	// Stop: drain the links (frames already received are still handled),
+	// which ends the workers; the deferred closeLinks releases them.
 	stopped := make(chan struct{})
 	go func() {
 		select {
 		case <-ctx.Done():
-			link.Drain(l)
+			for _, l := range r.links {
+				link.Drain(l)
+			}
 		case <-stopped:
 		}
 	}()
@@ -163,20 +215,12 @@ func (r *runner) run(ctx context.Context) error {
 		for {
 			select {
 			case <-hup:
-				r.reload(st)
-				if pt, ok := l.(*pcapfile.Tee); ok {
-					if err := pt.Reopen(); err != nil {
-						r.log.Error("reopening --write-pcap failed, keeping the previous file", "err", err)
-					} else {
-						r.log.Warn("reopened --write-pcap", "path", pt.Path())
-					}
-				}
+				r.reload()
 			case <-stopped:
 				return
 			}
 		}
 	}()
-
 	if o.Verbose > 0 {
 		// counters every 10 s with -v
 		go func() {
@@ -185,25 +229,53 @@ func (r *runner) run(ctx context.Context) error {
 			for {
 				select {
 				case <-tick.C:
-					r.report(l, sink, table, "progress", slog.LevelInfo)
+					r.report("progress", slog.LevelInfo)
 				case <-stopped:
 					return
 				}
 			}
 		}()
 	}
+
+	errs := make([]error, len(r.links))
+	var wg sync.WaitGroup
+	for i := range r.links {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.work(r.links[i], r.stacks[i])
+		}()
+	}
+	wg.Wait()
+	close(stopped)
+	var sinkErr error
+	if r.sink != nil {
+		sinkErr = r.sink.Close()
+	}
+	r.report("stopped", slog.LevelWarn)
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("reading frames: %v", err)
+	}
+	if sinkErr != nil {
+		return fmt.Errorf("writing events: %v", sinkErr)
+	}
+	return nil
+}
+
+// work is one worker's loop: a frame in, replies out, its event to the
+// sink, until the link is drained or exhausted.
+func (r *runner) work(l link.Link, st *stack.Stack) error {
 	var (
 		fr link.Frame
 		tx stack.Tx
 		ev event.Event
 	)
-	var loopErr error
 	for {
 		if err := l.Recv(&fr); err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, link.ErrClosed) {
-				loopErr = err
+			if errors.Is(err, io.EOF) || errors.Is(err, link.ErrClosed) {
+				return nil
 			}
-			break
+			return err
 		}
 		ev.Reset()
 		tx.Reset()
@@ -213,59 +285,66 @@ func (r *runner) run(ctx context.Context) error {
 				r.log.Debug("send failed", "err", err)
 			}
 		}
-		if sink != nil {
-			sink.Emit(&ev)
+		if r.sink != nil {
+			r.sink.Emit(&ev)
 		}
 	}
-	close(stopped)
-	var sinkErr error
-	if sink != nil {
-		sinkErr = sink.Close()
-	}
-	r.report(l, sink, table, "stopped", slog.LevelWarn)
-	if loopErr != nil {
-		return fmt.Errorf("reading frames: %v", loopErr)
-	}
-	if sinkErr != nil {
-		return fmt.Errorf("writing events: %v", sinkErr)
-	}
-	return nil
 }
 
-// report logs counters; dropped events are a warning.
-func (r *runner) report(l link.Link, sink *event.Async, table *app.Table, msg string, level slog.Level) {
-	ls := l.Stats()
-	ts := table.Stats()
+// report logs counters summed over the workers; dropped events raise it
+// to a warning.
+func (r *runner) report(msg string, level slog.Level) {
+	var ls link.Stats
+	for _, l := range r.links {
+		s := l.Stats()
+		ls.Received += s.Received
+		ls.Sent += s.Sent
+		ls.SendErrors += s.SendErrors
+		ls.KernelDrops += s.KernelDrops
+	}
+	ts := r.table.Stats()
 	args := []any{"frames", ls.Received, "sent", ls.Sent, "send_errors", ls.SendErrors, "kernel_drops", ls.KernelDrops,
 		"tcp_conns", ts.Conns, "tcp_evicted", ts.Evicted}
 	if r.budget != nil {
 		s := r.budget.l.Stats()
 		args = append(args, "suppressed_synack", s.SYNACK.Suppressed, "suppressed_icmp", s.ICMP.Suppressed, "suppressed_udp", s.UDPBytes.Suppressed)
 	}
-	if sink != nil {
-		args = append(args, "events_written", sink.Written(), "events_dropped", sink.Dropped())
-		if sink.Dropped() > 0 {
+	if r.rec != nil {
+		args = append(args, "pcap_write_errors", r.rec.WriteErrors())
+	}
+	if r.sink != nil {
+		args = append(args, "events_written", r.sink.Written(), "events_dropped", r.sink.Dropped())
+		if r.sink.Dropped() > 0 {
 			level = max(level, slog.LevelWarn)
 		}
 	}
 	r.log.Log(context.Background(), level, msg, args...)
 }
 
-// reload re-reads the self and deny lists; on any error the old lists stay.
-func (r *runner) reload(st *stack.Stack) {
+// reload re-reads the self and deny lists (on any error the old lists
+// stay) and reopens --write-pcap.
+func (r *runner) reload() {
 	o := r.o
 	self, err := addrset.Parse(o.SelfIPFile, o.SelfIPList)
+	if err == nil {
+		var deny *addrset.Set
+		if deny, err = addrset.Parse(o.DenyFile, o.DenyList); err == nil {
+			for _, st := range r.stacks {
+				st.SetLists(self, deny)
+			}
+			r.log.Warn("reloaded address lists", "self", self.Len(), "deny", deny.Len())
+		}
+	}
 	if err != nil {
 		r.log.Error("reload failed, keeping the previous lists", "err", err)
-		return
 	}
-	deny, err := addrset.Parse(o.DenyFile, o.DenyList)
-	if err != nil {
-		r.log.Error("reload failed, keeping the previous lists", "err", err)
-		return
+	if r.rec != nil {
+		if err := r.rec.Reopen(); err != nil {
+			r.log.Error("reopening --write-pcap failed, keeping the previous file", "err", err)
+		} else {
+			r.log.Warn("reopened --write-pcap", "path", r.rec.Path())
+		}
 	}
-	st.SetLists(self, deny)
-	r.log.Warn("reloaded address lists", "self", self.Len(), "deny", deny.Len())
 }
 
 // randRead fills b from the system's random source.

@@ -50,6 +50,7 @@ type Options struct {
 	EventQueue    int
 	Promisc       bool
 	RingMB        int
+	Workers       int
 	ShowVersion   bool
 	ShowHelp      bool
 
@@ -97,7 +98,8 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.StringVar(&o.User, "user", "", "after opening the interface, switch to this user keeping only CAP_NET_RAW")
 	fs.IntVar(&o.EventQueue, "event-queue", 65536, "events buffered for the output; beyond it events are counted as dropped")
 	fs.BoolVar(&o.Promisc, "promisc", false, "put the interface in promiscuous mode (needed when -m differs from the interface's MAC)")
-	fs.IntVar(&o.RingMB, "ring-mb", 32, "size of the AF_PACKET receive ring in MiB")
+	fs.IntVar(&o.RingMB, "ring-mb", 32, "size of each AF_PACKET receive ring in MiB")
+	fs.IntVar(&o.Workers, "workers", 1, "workers, each with its own receive ring, sharing the interface by flow (PACKET_FANOUT); 0: one per CPU")
 	fs.BoolVarP(&o.ShowVersion, "version", "V", false, "print the version and exit")
 	fs.BoolVarP(&o.ShowHelp, "help", "h", false, "show this help and exit")
 	o.flags = fs
@@ -160,6 +162,9 @@ func (o *Options) Finish() error {
 	}
 	if o.EventQueue < 1 {
 		return errors.New("--event-queue must be positive")
+	}
+	if o.Workers < 0 || o.Workers > 64 {
+		return errors.New("--workers must be between 0 and 64")
 	}
 	if o.RingMB < 1 || o.RingMB > 1024 {
 		return errors.New("--ring-mb must be between 1 and 1024")

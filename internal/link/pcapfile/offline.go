@@ -79,71 +79,85 @@ func (o *Offline) Stats() link.Stats {
 	return link.Stats{Received: o.received.Load(), Sent: o.sent.Load(), SendErrors: o.sendErrors.Load()}
 }
 
-// Tee is a link.Link that writes every frame its inner link sent
-// successfully into a pcap file, stamped with the current time. The file
-// can be reopened (log rotation) while frames flow.
-type Tee struct {
-	link.Link
-	path string
-	mu   sync.Mutex
-	w    *Writer
-	// WriteErrors counts frames sent but not recorded.
+// Recorder writes frames into a pcap file that can be reopened (log
+// rotation) while frames flow. It is safe for concurrent use, so the links
+// of several workers can share one.
+type Recorder struct {
+	path        string
+	mu          sync.Mutex
+	w           *Writer
 	writeErrors atomic.Uint64
 	now         func() time.Time
 }
 
-// NewTee records the frames l sends into w (created at path, which
-// Reopen creates again). Closing the Tee closes both.
-func NewTee(l link.Link, w *Writer, path string) *Tee {
-	return &Tee{Link: l, w: w, path: path, now: time.Now}
+// NewRecorder creates the pcap file at path.
+func NewRecorder(path string) (*Recorder, error) {
+	w, err := Create(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Recorder{path: path, w: w, now: time.Now}, nil
 }
+
+// Record writes frame, stamped with the current time. An error is
+// counted (WriteErrors), not returned: recording never stops answering.
+func (r *Recorder) Record(frame []byte) {
+	r.mu.Lock()
+	err := r.w.WriteFrame(r.now(), frame)
+	r.mu.Unlock()
+	if err != nil {
+		r.writeErrors.Add(1)
+	}
+}
+
+// Path is the file the Recorder writes to.
+func (r *Recorder) Path() string { return r.path }
+
+// Reopen creates a new file at the path (after the old one was renamed,
+// say) and closes the old one; if the new file cannot be created the old
+// one stays in use.
+func (r *Recorder) Reopen() error {
+	w, err := Create(r.path)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	old := r.w
+	r.w = w
+	r.mu.Unlock()
+	return old.Close()
+}
+
+// WriteErrors is the number of frames that could not be recorded.
+func (r *Recorder) WriteErrors() uint64 { return r.writeErrors.Load() }
+
+// Close flushes and closes the file (idempotent).
+func (r *Recorder) Close() error {
+	r.mu.Lock()
+	w := r.w
+	r.mu.Unlock()
+	return w.Close()
+}
+
+// Tee is a link.Link that records every frame its inner link sent
+// successfully.
+type Tee struct {
+	link.Link
+	rec *Recorder
+}
+
+// NewTee records the frames l sends with rec. Closing the Tee closes the
+// link, not the Recorder.
+func NewTee(l link.Link, rec *Recorder) *Tee { return &Tee{Link: l, rec: rec} }
 
 // Drain drains the inner link when it can (see link.Drainer).
 func (t *Tee) Drain() { link.Drain(t.Link) }
 
-// Send sends frame on the inner link and records it. A recording error
-// does not fail the send; it is counted (WriteErrors).
+// Send sends frame on the inner link and records it.
 func (t *Tee) Send(frame []byte) error {
 	if err := t.Link.Send(frame); err != nil {
 		return err
 	}
-	t.mu.Lock()
-	err := t.w.WriteFrame(t.now(), frame)
-	t.mu.Unlock()
-	if err != nil {
-		t.writeErrors.Add(1)
-	}
+	t.rec.Record(frame)
 	return nil
-}
-
-// Path is the file the Tee writes to.
-func (t *Tee) Path() string { return t.path }
-
-// Reopen creates a new file at the Tee's path (after the old one was
-// renamed, say) and closes the old one; if the new file cannot be created
-// the old one stays in use.
-func (t *Tee) Reopen() error {
-	w, err := Create(t.path)
-	if err != nil {
-		return err
-	}
-	t.mu.Lock()
-	old := t.w
-	t.w = w
-	t.mu.Unlock()
-	return old.Close()
-}
-
-// WriteErrors is the number of sent frames that could not be recorded.
-func (t *Tee) WriteErrors() uint64 { return t.writeErrors.Load() }
-
-// Close closes the inner link, then flushes and closes the pcap file.
-// Writer.Close is idempotent and serialised, so a second Close waits for
-// the first one's flush.
-func (t *Tee) Close() error {
-	err := t.Link.Close()
-	t.mu.Lock()
-	w := t.w
-	t.mu.Unlock()
-	return errors.Join(err, w.Close())
 }

@@ -321,14 +321,14 @@ func (f *fakeLink) Stats() link.Stats { return link.Stats{Sent: uint64(len(f.sen
 
 func TestTee(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tee.pcap")
-	w, err := Create(path)
+	rec, err := NewRecorder(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	inner := &fakeLink{}
-	l := NewTee(inner, w, "")
+	l := NewTee(inner, rec)
 	clock := time.Unix(1700000000, 0)
-	l.now = func() time.Time { clock = clock.Add(time.Second); return clock }
+	rec.now = func() time.Time { clock = clock.Add(time.Second); return clock }
 	for _, fr := range frames() {
 		if err := l.Send(fr.data); err != nil {
 			t.Fatal(err)
@@ -343,6 +343,9 @@ func TestTee(t *testing.T) {
 	}
 	if err := l.Close(); err != nil || !inner.closed {
 		t.Fatalf("Close: %v, inner closed %v", err, inner.closed)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
 	}
 	r, err := OpenReader(path)
 	if err != nil {
@@ -366,11 +369,11 @@ func TestTee(t *testing.T) {
 func TestTeeReopen(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tee.pcap")
-	w, err := Create(path)
+	rec, err := NewRecorder(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := NewTee(&fakeLink{}, w, path)
+	l := NewTee(&fakeLink{}, rec)
 	fs := frames()
 	if err := l.Send(fs[0].data); err != nil {
 		t.Fatal(err)
@@ -378,7 +381,7 @@ func TestTeeReopen(t *testing.T) {
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Reopen(); err != nil {
+	if err := rec.Reopen(); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range fs[1:] {
@@ -386,7 +389,7 @@ func TestTeeReopen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := l.Close(); err != nil {
+	if err := errors.Join(l.Close(), rec.Close()); err != nil {
 		t.Fatal(err)
 	}
 	count := func(p string) int {
@@ -400,7 +403,7 @@ func TestTeeReopen(t *testing.T) {
 	if o, n := count(path+".1"), count(path); o != 1 || n != len(fs)-1 {
 		t.Errorf("old file %d frames, new file %d; want 1 and %d", o, n, len(fs)-1)
 	}
-	bad := NewTee(&fakeLink{}, w, filepath.Join(dir, "missing", "x.pcap"))
+	bad := &Recorder{path: filepath.Join(dir, "missing", "x.pcap")}
 	if err := bad.Reopen(); err == nil {
 		t.Error("Reopen into a missing directory succeeded")
 	}
