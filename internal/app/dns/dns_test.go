@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/app/apptest"
 )
 
 func conn(t app.Transport, pers, server string) *app.Conn {
@@ -282,26 +283,8 @@ func FuzzServe(f *testing.F) {
 			for _, pers := range []string{"linux", "masscanned"} {
 				for _, srv := range []string{"198.51.100.1:53", "[2001:db8::1]:53"} {
 					c := conn(tr, pers, srv)
-					if tr == app.UDP {
-						c.MaxReply = 3 * len(data)
-					}
-					if h.Detect(data, tr) == app.No {
-						continue
-					}
-					buf := data
-					for i := 0; len(buf) > 0 && i < 100; i++ {
-						res := h.Serve(c, buf)
-						if res.NeedMore || res.Consumed == 0 {
-							break
-						}
-						if res.Consumed > len(buf) {
-							t.Fatalf("consumed %d of %d", res.Consumed, len(buf))
-						}
-						if tr == app.UDP && len(res.Reply) > c.MaxReply {
-							t.Fatalf("reply %d > cap %d", len(res.Reply), c.MaxReply)
-						}
-						buf = buf[res.Consumed:]
-					}
+					c.MaxReply = 3 * len(data)
+					apptest.Drive(t, h, c, data, apptest.Limits{FitsCap: true})
 				}
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/app/apptest"
 	"github.com/masscanned-go/masscanned/internal/event"
 )
 
@@ -166,24 +167,7 @@ func FuzzGhost(f *testing.F) {
 	h := New()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, tr := range []app.Transport{app.TCP, app.UDP} {
-			if h.Detect(data, tr) == app.No {
-				continue
-			}
-			c := conn(tr, "linux")
-			rest := data
-			for i := 0; len(rest) > 0 && i < 100; i++ {
-				res := h.Serve(c, rest)
-				if res.NeedMore || res.Close || tr == app.UDP {
-					break
-				}
-				if res.Consumed <= 0 || res.Consumed > len(rest) {
-					if res.Consumed == 0 && res.Reply == nil {
-						break
-					}
-					t.Fatalf("consumed %d of %d", res.Consumed, len(rest))
-				}
-				rest = rest[res.Consumed:]
-			}
+			apptest.Drive(t, h, conn(tr, "linux"), data, apptest.Limits{NoUDPReply: true})
 		}
 	})
 }

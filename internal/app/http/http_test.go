@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/app/apptest"
 	"github.com/masscanned-go/masscanned/internal/event"
 )
 
@@ -249,23 +250,8 @@ func FuzzServe(f *testing.F) {
 		for _, tr := range []app.Transport{app.TCP, app.UDP} {
 			for _, pers := range []string{"linux", "masscanned"} {
 				c := conn(tr, pers)
-				if tr == app.UDP {
-					c.MaxReply = 3 * len(data)
-				}
-				if h.Detect(data, tr) == app.No {
-					continue
-				}
-				buf := data
-				for i := 0; len(buf) > 0 && i < 1000; i++ {
-					res := h.Serve(c, buf)
-					if res.NeedMore || res.Close || res.Consumed == 0 {
-						break
-					}
-					if res.Consumed < 0 || res.Consumed > len(buf) {
-						t.Fatalf("consumed %d of %d", res.Consumed, len(buf))
-					}
-					buf = buf[res.Consumed:]
-				}
+				c.MaxReply = 3 * len(data)
+				apptest.Drive(t, h, c, data, apptest.Limits{FitsCap: true})
 			}
 		}
 	})

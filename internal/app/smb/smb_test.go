@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/app/apptest"
 	"github.com/masscanned-go/masscanned/internal/event"
 )
 
@@ -303,24 +304,7 @@ func FuzzSMB(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, tr := range []app.Transport{app.TCP, app.UDP} {
 			for _, pers := range []string{"linux", "masscanned"} {
-				if h.Detect(data, tr) == app.No {
-					continue
-				}
-				c := conn(tr, pers)
-				rest := data
-				for i := 0; len(rest) > 0 && i < 100; i++ {
-					res := h.Serve(c, rest)
-					if tr == app.UDP && res.Reply != nil {
-						t.Fatalf("UDP reply")
-					}
-					if res.NeedMore || res.Close || tr == app.UDP || (res.Consumed == 0 && res.Reply == nil) {
-						break
-					}
-					if res.Consumed <= 0 || res.Consumed > len(rest) {
-						t.Fatalf("consumed %d of %d", res.Consumed, len(rest))
-					}
-					rest = rest[res.Consumed:]
-				}
+				apptest.Drive(t, h, conn(tr, pers), data, apptest.Limits{NoUDPReply: true})
 			}
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	xssh "golang.org/x/crypto/ssh"
 
 	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/app/apptest"
 	"github.com/masscanned-go/masscanned/internal/event"
 )
 
@@ -254,23 +255,8 @@ func FuzzServe(f *testing.F) {
 		for _, tr := range []app.Transport{app.TCP, app.UDP} {
 			for _, pers := range []string{"linux", "masscanned"} {
 				c := conn(tr, pers)
-				if h.Detect(data, tr) == app.No {
-					continue
-				}
-				buf := data
-				for i := 0; len(buf) > 0 && i < 100; i++ {
-					res := h.Serve(c, buf)
-					if res.NeedMore || res.Consumed == 0 {
-						break
-					}
-					if res.Consumed < 0 || res.Consumed > len(buf) {
-						t.Fatalf("consumed %d of %d", res.Consumed, len(buf))
-					}
-					buf = buf[res.Consumed:]
-					if res.Close {
-						break
-					}
-				}
+				c.MaxReply = 3 * len(data)
+				apptest.Drive(t, h, c, data, apptest.Limits{})
 			}
 		}
 	})

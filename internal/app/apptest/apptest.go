@@ -1,0 +1,53 @@
+// Package apptest drives an application handler the way the registry and
+// the connection table do, and checks the Handler contract. Protocol
+// packages use it in their fuzz targets.
+package apptest
+
+import (
+	"testing"
+
+	"github.com/masscanned-go/masscanned/internal/app"
+)
+
+// Limits are the promises a handler makes about UDP replies.
+type Limits struct {
+	// FitsCap: a UDP reply never exceeds c.MaxReply (the handler gives a
+	// compact form or nothing).
+	FitsCap bool
+	// NoUDPReply: the protocol is never answered over UDP.
+	NoUDPReply bool
+}
+
+// Drive runs Detect, then Serve as the dispatcher would: once for UDP;
+// for TCP repeatedly over the unconsumed bytes until the handler waits for
+// more, refuses, closes or makes no progress (at most 1000 calls). It fails
+// t when a Result breaks the contract.
+func Drive(t testing.TB, h app.Handler, c *app.Conn, data []byte, lim Limits) {
+	t.Helper()
+	if h.Detect(data, c.Transport) == app.No {
+		return
+	}
+	buf := data
+	for i := 0; len(buf) > 0 && i < 1000; i++ {
+		res := h.Serve(c, buf)
+		if res.NeedMore && (res.Consumed != 0 || len(res.Reply) != 0) {
+			t.Fatalf("NeedMore with Consumed %d and a %d-byte reply", res.Consumed, len(res.Reply))
+		}
+		if res.Consumed < 0 || res.Consumed > len(buf) {
+			t.Fatalf("consumed %d of %d bytes", res.Consumed, len(buf))
+		}
+		if c.Transport == app.UDP {
+			if lim.NoUDPReply && len(res.Reply) > 0 {
+				t.Fatalf("%d-byte UDP reply from a protocol never answered over UDP", len(res.Reply))
+			}
+			if lim.FitsCap && c.MaxReply > 0 && len(res.Reply) > c.MaxReply {
+				t.Fatalf("UDP reply of %d bytes over the %d-byte cap", len(res.Reply), c.MaxReply)
+			}
+			return
+		}
+		if res.NeedMore || res.Close || res.Consumed == 0 {
+			return
+		}
+		buf = buf[res.Consumed:]
+	}
+}
