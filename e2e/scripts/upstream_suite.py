@@ -63,7 +63,9 @@ def ip_ok(pkt):
 
 
 def payload(pkt, layer):
-    return bytes(pkt[layer].payload) if Raw in pkt else b""
+    # whatever scapy dissected the payload as (a random port can make it
+    # PPTP, say), its bytes are what was sent
+    return bytes(pkt[layer].payload) if layer in pkt else b""
 
 
 def handshake(l3, dport):
