@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/masscanned-go/masscanned/internal/event"
@@ -36,10 +37,11 @@ type TableConfig struct {
 // and buffered bytes: when full, the least recently used entry of the
 // shard is evicted.
 type Table struct {
-	reg    *Registry
-	cfg    TableConfig
-	seed   maphash.Seed
-	shards [numShards]shard
+	reg     *Registry
+	cfg     TableConfig
+	seed    maphash.Seed
+	shards  [numShards]shard
+	entries atomic.Int64 // connections held, all shards
 }
 
 type shard struct {
@@ -50,6 +52,7 @@ type shard struct {
 	maxConns   int
 	maxBytes   int
 	evicted    uint64
+	count      *atomic.Int64 // the table's entry count
 }
 
 type entry struct {
@@ -88,6 +91,7 @@ func NewTable(reg *Registry, cfg TableConfig) *Table {
 		t.shards[i].m = make(map[Key]*entry)
 		t.shards[i].maxConns = pc
 		t.shards[i].maxBytes = pb
+		t.shards[i].count = &t.entries
 	}
 	return t
 }
@@ -151,15 +155,25 @@ func (t *Table) Stateless(s *Segment) bool {
 	sh := t.shardOf(&s.Key)
 	sh.mu.Lock()
 	e := sh.m[s.Key]
-	ok := false
-	if e != nil {
-		ok = ackInRange(s.Ack, e.isn, e.sent)
+	ok := e != nil && ackInRange(s.Ack, e.isn, e.sent)
+	sh.mu.Unlock()
+	// a new connection on a reused 4-tuple acknowledges a fresh cookie
+	return ok || s.Ack-1 == s.Cookies[0] || s.Ack-1 == s.Cookies[1]
+}
+
+// Forget drops the state of a connection, if any: a new SYN on its 4-tuple
+// starts a new connection (whose cookie may be the same within a slot).
+func (t *Table) Forget(k Key) {
+	if t.entries.Load() == 0 {
+		return // a pure SYN scan never takes a lock here
+	}
+	sh := t.shardOf(&k)
+	sh.mu.Lock()
+	if e := sh.m[k]; e != nil {
+		sh.evict(e)
+		sh.evicted--
 	}
 	sh.mu.Unlock()
-	if e != nil {
-		return ok
-	}
-	return s.Ack-1 == s.Cookies[0] || s.Ack-1 == s.Cookies[1]
 }
 
 func ackInRange(ack, isn, sent uint32) bool {
@@ -175,6 +189,13 @@ func (t *Table) Segment(s *Segment) SegmentResult {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.m[s.Key]
+	if e != nil && !ackInRange(s.Ack, e.isn, e.sent) && (s.Ack-1 == s.Cookies[0] || s.Ack-1 == s.Cookies[1]) {
+		// The 4-tuple was reused by a new connection (it acknowledges a
+		// fresh cookie, not the old connection's data): start over.
+		sh.evict(e)
+		sh.evicted--
+		e = nil
+	}
 	if e == nil {
 		var isn uint32
 		switch s.Ack - 1 {
@@ -315,6 +336,7 @@ func (sh *shard) insert(e *entry) {
 		sh.evict(sh.tail)
 	}
 	sh.m[e.key] = e
+	sh.count.Add(1)
 	sh.pushFront(e)
 }
 
@@ -353,6 +375,7 @@ func (sh *shard) touch(e *entry) {
 }
 
 func (sh *shard) evict(e *entry) {
+	sh.count.Add(-1)
 	sh.unlink(e)
 	delete(sh.m, e.key)
 	sh.bytes -= cap(e.buf)

@@ -88,6 +88,10 @@ func (s *Stack) tcp(p []byte, tx *Tx) {
 			ev.Drop("tcp", event.ReasonTCPFlags)
 			return
 		}
+		if s.cfg.Table != nil {
+			// a SYN starts a new connection on this 4-tuple
+			s.cfg.Table.Forget(app.Key{Client: client, Server: server})
+		}
 		s.synAck(client, server, seq, flags, &opts, tx)
 		return
 	case flags&personality.RST != 0:

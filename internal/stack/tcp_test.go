@@ -311,6 +311,24 @@ func TestTCPDataPath(t *testing.T) {
 	}
 }
 
+// TestTCPReusedTuple: a new connection on the same 4-tuple within one
+// cookie period (so with the same ISN) starts from a clean state.
+func TestTCPReusedTuple(t *testing.T) {
+	e := newEnv(t, personality.Linux(), withLineApp)
+	isn := handshake(t, e, false)
+	if out := e.handle(tcpFrame(t, false, personality.PSH|personality.ACK, 1001, isn+1, "PING one\n", nil)); len(out) != 1 {
+		t.Fatal("first connection not answered")
+	}
+	out := e.handle(tcpFrame(t, false, personality.SYN, 90000, 0, "", nil))
+	if len(out) != 1 || tcpOf(t, out[0]).Seq != isn {
+		t.Fatalf("second SYN: %d replies", len(out))
+	}
+	out = e.handle(tcpFrame(t, false, personality.PSH|personality.ACK, 90001, isn+1, "PING two\n", nil))
+	if len(out) != 1 || string(tcpOf(t, out[0]).Payload) != "PONG two\n" || tcpOf(t, out[0]).Ack != 90010 {
+		t.Errorf("second connection: %d replies %q", len(out), e.ev.Reason)
+	}
+}
+
 func TestTCPUnknownProtocolAndEmptyPush(t *testing.T) {
 	// masscanned personality: an empty PSH-ACK with a valid cookie gets an
 	// ACK (upstream test_ipv4_tcp_psh_ack); linux stays silent.
