@@ -43,8 +43,9 @@ type Config struct {
 	Personality *personality.Personality
 	// CookieKey keys the SYN cookies.
 	CookieKey [16]byte
-	// Apps dispatches UDP payloads; Table holds TCP streams (shared by
-	// every Stack of the process). Either may be nil: no applications.
+	// Apps dispatches UDP payloads (nil: no applications); Table holds
+	// TCP streams, shared by every Stack of the process (nil: New makes
+	// one with the default bounds).
 	Apps  *app.Registry
 	Table *app.Table
 	// Budget rate-limits replies; nil allows everything.
@@ -107,6 +108,12 @@ func New(cfg Config) (*Stack, error) {
 	}
 	if cfg.MAC[0]&1 != 0 {
 		return nil, errors.New("stack: the MAC address must be unicast")
+	}
+	if cfg.Apps == nil {
+		cfg.Apps = &app.Registry{}
+	}
+	if cfg.Table == nil {
+		cfg.Table = app.NewTable(cfg.Apps, app.TableConfig{})
 	}
 	s := &Stack{cfg: cfg, p: cfg.Personality}
 	s.k0 = binary.LittleEndian.Uint64(cfg.CookieKey[0:8])

@@ -88,10 +88,8 @@ func (s *Stack) tcp(p []byte, tx *Tx) {
 			ev.Drop("tcp", event.ReasonTCPFlags)
 			return
 		}
-		if s.cfg.Table != nil {
-			// a SYN starts a new connection on this 4-tuple
-			s.cfg.Table.Forget(app.Key{Client: client, Server: server})
-		}
+		// a SYN starts a new connection on this 4-tuple
+		s.cfg.Table.Forget(app.Key{Client: client, Server: server})
 		s.synAck(client, server, seq, flags, &opts, tx)
 		return
 	case flags&personality.RST != 0:
@@ -122,13 +120,7 @@ func (s *Stack) tcp(p []byte, tx *Tx) {
 	if len(payload) == 0 && !seg.FIN {
 		// The handshake's final ACK, a window update or keep-alive: checked
 		// against the cookie, answered only when upstream would.
-		valid := false
-		if s.cfg.Table != nil {
-			valid = s.cfg.Table.Stateless(&seg)
-		} else {
-			valid = ack-1 == seg.Cookies[0] || ack-1 == seg.Cookies[1]
-		}
-		if !valid {
+		if !s.cfg.Table.Stateless(&seg) {
 			ev.Drop("tcp", event.ReasonBadCookie)
 			return
 		}
@@ -138,17 +130,7 @@ func (s *Stack) tcp(p []byte, tx *Tx) {
 		return
 	}
 
-	var res app.SegmentResult
-	if s.cfg.Table != nil {
-		res = s.cfg.Table.Segment(&seg)
-	} else if ack-1 == seg.Cookies[0] || ack-1 == seg.Cookies[1] {
-		res = app.SegmentResult{Seq: ack, Ack: seq + uint32(len(payload)), FIN: seg.FIN, ISN: ack - 1}
-		if seg.FIN {
-			res.Ack++
-		}
-	} else {
-		res.Status = app.BadCookie
-	}
+	res := s.cfg.Table.Segment(&seg)
 	switch res.Status {
 	case app.BadCookie:
 		ev.Drop("tcp", event.ReasonBadCookie)

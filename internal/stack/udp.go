@@ -35,7 +35,7 @@ func (s *Stack) udp(p []byte, tx *Tx) {
 	}
 	payload := p[8:]
 	ev.PayloadLen = len(payload)
-	if len(payload) == 0 || s.cfg.Apps == nil {
+	if len(payload) == 0 {
 		ev.Reason = event.ReasonNoApp
 		return
 	}
