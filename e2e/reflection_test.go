@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/masscanned-go/masscanned/internal/link/pcapfile"
+
+	"github.com/masscanned-go/masscanned/internal/wire"
 )
 
 // Victim is the spoofed source of the reflection test: an address that
@@ -31,23 +33,6 @@ const (
 	icmpRate, icmpBurst         = 1000, 2000
 	budgetSlack                 = 1.10
 )
-
-func csum(sum uint32, b []byte) uint32 {
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	return sum
-}
-
-func fold(sum uint32) uint16 {
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
-}
 
 // ipv4Frame builds an Ethernet + IPv4 frame around an L4 segment whose
 // checksum field is at csumOff (-1: ICMP, checksum without pseudo-header).
@@ -66,17 +51,17 @@ func ipv4Frame(dst, src net.HardwareAddr, sip, dip string, proto byte, l4 []byte
 	ip[9] = proto
 	copy(ip[12:], s[:])
 	copy(ip[16:], d[:])
-	binary.BigEndian.PutUint16(ip[10:], fold(csum(0, ip)))
+	binary.BigEndian.PutUint16(ip[10:], wire.Fold(wire.Sum(0, ip)))
 	seg := f[34:]
 	copy(seg, l4)
 	if csumOff < 0 {
-		binary.BigEndian.PutUint16(seg[2:], fold(csum(0, seg)))
+		binary.BigEndian.PutUint16(seg[2:], wire.Fold(wire.Sum(0, seg)))
 		return f
 	}
-	ph := csum(0, s[:])
-	ph = csum(ph, d[:])
+	ph := wire.Sum(0, s[:])
+	ph = wire.Sum(ph, d[:])
 	ph += uint32(proto) + uint32(len(seg))
-	c := fold(csum(ph, seg))
+	c := wire.Fold(wire.Sum(ph, seg))
 	if proto == 17 && c == 0 {
 		c = 0xffff
 	}

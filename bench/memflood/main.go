@@ -19,26 +19,11 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/masscanned-go/masscanned/internal/wire"
 )
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-func csum(sum uint32, b []byte) uint32 {
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	return sum
-}
-
-func fold(s uint32) uint16 {
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return ^uint16(s)
-}
 
 // frame builds eth+IPv4+TCP with checksums.
 func frame(b []byte, dmac, smac net.HardwareAddr, src, dst [4]byte, sport, dport uint16, seq, ack uint32, flags byte, payload []byte) []byte {
@@ -54,7 +39,7 @@ func frame(b []byte, dmac, smac net.HardwareAddr, src, dst [4]byte, sport, dport
 	ip[6], ip[8], ip[9] = 0x40, 64, 6
 	copy(ip[12:], src[:])
 	copy(ip[16:], dst[:])
-	binary.BigEndian.PutUint16(ip[10:], fold(csum(0, ip)))
+	binary.BigEndian.PutUint16(ip[10:], wire.Fold(wire.Sum(0, ip)))
 	t := b[34:]
 	binary.BigEndian.PutUint16(t[0:], sport)
 	binary.BigEndian.PutUint16(t[2:], dport)
@@ -63,8 +48,8 @@ func frame(b []byte, dmac, smac net.HardwareAddr, src, dst [4]byte, sport, dport
 	t[12], t[13] = 5<<4, flags
 	binary.BigEndian.PutUint16(t[14:], 64240)
 	copy(t[20:], payload)
-	ph := csum(csum(0, src[:]), dst[:]) + 6 + uint32(len(t))
-	binary.BigEndian.PutUint16(t[16:], fold(csum(ph, t)))
+	ph := wire.Sum(wire.Sum(0, src[:]), dst[:]) + 6 + uint32(len(t))
+	binary.BigEndian.PutUint16(t[16:], wire.Fold(wire.Sum(ph, t)))
 	return b
 }
 
