@@ -4,7 +4,9 @@
 package apptest
 
 import (
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/masscanned-go/masscanned/internal/app"
 )
@@ -49,5 +51,19 @@ func Drive(t testing.TB, h app.Handler, c *app.Conn, data []byte, lim Limits) {
 			return
 		}
 		buf = buf[res.Consumed:]
+	}
+}
+
+// Conn is a connection for handler tests: client and server as
+// "addr:port", a fixed time and zero bytes for randomness (override Rand
+// where a test needs distinct bytes).
+func Conn(t app.Transport, pers, client, server string, now time.Time) *app.Conn {
+	return &app.Conn{
+		Transport:   t,
+		Client:      netip.MustParseAddrPort(client),
+		Server:      netip.MustParseAddrPort(server),
+		Personality: pers,
+		Now:         now,
+		Rand:        func(p []byte) { clear(p) },
 	}
 }

@@ -15,14 +15,7 @@ import (
 )
 
 func conn(t app.Transport, pers, server string) *app.Conn {
-	return &app.Conn{
-		Transport:   t,
-		Client:      netip.MustParseAddrPort("192.0.2.7:13274"),
-		Server:      netip.MustParseAddrPort(server),
-		Personality: pers,
-		Now:         time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC),
-		Rand:        func(p []byte) { clear(p) },
-	}
+	return apptest.Conn(t, pers, "192.0.2.7:13274", server, time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 type qspec struct {

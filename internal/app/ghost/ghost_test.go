@@ -5,7 +5,6 @@ import (
 	"compress/zlib"
 	"encoding/binary"
 	"encoding/hex"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -15,14 +14,7 @@ import (
 )
 
 func conn(t app.Transport, pers string) *app.Conn {
-	return &app.Conn{
-		Transport:   t,
-		Client:      netip.MustParseAddrPort("192.0.2.1:40000"),
-		Server:      netip.MustParseAddrPort("198.51.100.1:2222"),
-		Personality: pers,
-		Now:         time.Unix(1700000000, 0),
-		Rand:        func(p []byte) { clear(p) },
-	}
+	return apptest.Conn(t, pers, "192.0.2.1:40000", "198.51.100.1:2222", time.Unix(1700000000, 0))
 }
 
 // packet builds a Gh0st packet around a login record.

@@ -15,14 +15,7 @@ import (
 var now = time.Date(2003, 7, 1, 10, 52, 37, 0, time.UTC)
 
 func conn(t app.Transport, pers string) *app.Conn {
-	return &app.Conn{
-		Transport:   t,
-		Client:      netip.MustParseAddrPort("192.0.2.1:40000"),
-		Server:      netip.MustParseAddrPort("198.51.100.1:80"),
-		Personality: pers,
-		Now:         now,
-		Rand:        func(p []byte) { clear(p) },
-	}
+	return apptest.Conn(t, pers, "192.0.2.1:40000", "198.51.100.1:80", now)
 }
 
 const upstreamReply = "HTTP/1.1 401 Unauthorized\n" +

@@ -309,7 +309,7 @@ func (h *Handler) call(c *app.Conn, msg []byte) ([]byte, []event.Field) {
 		}
 		f = append(f, event.Field{Key: "getport_program", Value: int(qprog)},
 			event.Field{Key: "getport_version", Value: int(qvers)},
-			event.Field{Key: "getport_netid", Value: printable(netid)})
+			event.Field{Key: "getport_netid", Value: app.Printable(netid)})
 		w.u32(success)
 		if qprog == pmapProg {
 			w.str(uaddr(c))
@@ -401,21 +401,8 @@ func authSysFields(b []byte) []event.Field {
 		return []event.Field{{Key: "cred_error", Value: "bad AUTH_SYS"}}
 	}
 	return []event.Field{
-		{Key: "machinename", Value: printable(name)},
+		{Key: "machinename", Value: app.Printable(name)},
 		{Key: "uid", Value: int(uid)},
 		{Key: "gid", Value: int(gid)},
 	}
-}
-
-// printable keeps a peer-supplied string safe to log.
-func printable(b []byte) string {
-	out := make([]byte, 0, len(b))
-	for _, c := range b {
-		if c >= 0x20 && c < 0x7f {
-			out = append(out, c)
-		} else {
-			out = append(out, '?')
-		}
-	}
-	return string(out)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -15,14 +14,7 @@ import (
 )
 
 func conn(t app.Transport, pers, server string) *app.Conn {
-	return &app.Conn{
-		Transport:   t,
-		Client:      netip.MustParseAddrPort("192.0.2.1:700"),
-		Server:      netip.MustParseAddrPort(server),
-		Personality: pers,
-		Now:         time.Unix(1700000000, 0),
-		Rand:        func(p []byte) { clear(p) },
-	}
+	return apptest.Conn(t, pers, "192.0.2.1:700", server, time.Unix(1700000000, 0))
 }
 
 func be(vs ...uint32) []byte {

@@ -23,14 +23,7 @@ func unhex(s string) []byte {
 }
 
 func conn(t app.Transport, pers, client, server string) *app.Conn {
-	return &app.Conn{
-		Transport:   t,
-		Client:      netip.MustParseAddrPort(client),
-		Server:      netip.MustParseAddrPort(server),
-		Personality: pers,
-		Now:         time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC),
-		Rand:        func(p []byte) { clear(p) },
-	}
+	return apptest.Conn(t, pers, client, server, time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 // Upstream §9.2 vectors, personality masscanned.
