@@ -68,6 +68,23 @@ type Conn struct {
 	// anti-reflection cap). A handler that can give a compact reply that
 	// fits should do so; a reply that does not fit is not sent.
 	MaxReply int
+
+	// Service is the service the host profile maps the server port to
+	// ("ssh", "ftp", ...); empty without a profile or mapping.
+	Service string
+	// Banners are the host profile's values for the services to show
+	// (keys such as "ssh", "http_server", "ftp", "smtp"; see package
+	// profile). Nil without a profile: handlers use their defaults.
+	Banners map[string]string
+}
+
+// Banner returns the profile's value for key, or def when the profile
+// gives none.
+func (c *Conn) Banner(key, def string) string {
+	if v, ok := c.Banners[key]; ok && v != "" {
+		return v
+	}
+	return def
 }
 
 // Result is what a handler did with the bytes it was given.
@@ -100,6 +117,27 @@ type Handler interface {
 	// unconsumed bytes of the stream for TCP; the whole datagram for
 	// UDP). It may be called again with the rest when Consumed < len(data).
 	Serve(c *Conn, data []byte) Result
+}
+
+// Greeter is a Handler of a server-first protocol (SSH, FTP, SMTP, POP3,
+// IMAP, Telnet, MySQL, VNC): when a connection to a port mapped to its
+// service opens, or when the client stays silent, Greet gives the server's
+// opening words. The handler then serves every byte of that connection
+// (no content detection), including bytes of another protocol, which it
+// answers the way the real server does.
+type Greeter interface {
+	Handler
+	// Service is the profile service name the greeter speaks for.
+	Service() string
+	// Greet returns the greeting (Reply) and may set c.State. Close asks
+	// to close after the greeting.
+	Greet(c *Conn) Result
+}
+
+// Closer is implemented by handlers that want to learn that a connection
+// ended (why is the end reason: fin, rst, idle, evicted, ...).
+type Closer interface {
+	Closed(c *Conn, why string)
 }
 
 // Info describes a registered handler.

@@ -74,6 +74,17 @@ func (r *Registry) List() []Info {
 	return out
 }
 
+// Greeter returns the registry index of the enabled greeter for service,
+// or -1.
+func (r *Registry) Greeter(service string) int {
+	for i, e := range r.list {
+		if g, ok := e.h.(Greeter); ok && e.enabled && g.Service() == service {
+			return i
+		}
+	}
+	return -1
+}
+
 // detect returns the index of the first enabled handler that says Yes, or
 // -1; maybe reports whether any enabled handler said Maybe.
 func (r *Registry) detect(data []byte, t Transport) (idx int, maybe bool) {

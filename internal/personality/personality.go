@@ -7,6 +7,7 @@ package personality
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // IDPolicy says how the IPv4 identification field of a reply is chosen.
@@ -79,6 +80,18 @@ type Personality struct {
 	// EchoCopyTOS: echo replies carry the request's TOS / traffic class
 	// (Linux's icmp_reply); otherwise 0.
 	EchoCopyTOS bool
+
+	// RST is the IPv4 shape of resets (closed ports, segments that match
+	// no connection).
+	RST Shape
+	// Unreach is the IPv4 shape of ICMP errors (port and protocol
+	// unreachable) sent for closed ports of a profiled host.
+	Unreach Shape
+	// SYNACKRetries are the delays between successive SYN-ACKs of a
+	// connection whose handshake is not completed: the first
+	// retransmission comes SYNACKRetries[0] after the SYN-ACK, the next
+	// SYNACKRetries[1] after that, and so on. Empty: one SYN-ACK only.
+	SYNACKRetries []time.Duration
 }
 
 // linuxOpens: a listening Linux socket answers a segment with SYN set and
@@ -118,6 +131,14 @@ func Linux() *Personality {
 		NAMinimalUnicast: true,
 		FlowLabels:       true,
 		EchoCopyTOS:      true,
+		// tcp_v4_send_reset: ip_send_unicast_reply from the per-CPU
+		// control socket (IP_PMTUDISC_DO, ID 0)
+		RST: Shape{DF: true, ID: IDZero},
+		// icmp_send: the ICMP socket does not set DF, ID from ip_select_ident
+		Unreach: Shape{DF: false, ID: IDRandom},
+		// tcp_synack_timer: TCP_TIMEOUT_INIT (1 s) doubled on each of
+		// net.ipv4.tcp_synack_retries (5) retransmissions
+		SYNACKRetries: []time.Duration{1 * time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second},
 	}
 	for f := range p.OpensConn {
 		p.OpensConn[f] = linuxOpens(f)
@@ -137,6 +158,8 @@ func Masscanned() *Personality {
 		Data:         Shape{DF: true, ID: IDZero},
 		Window:       65535,
 		AckEmptyPush: true,
+		RST:          Shape{DF: true, ID: IDZero},
+		Unreach:      Shape{DF: true, ID: IDZero},
 	}
 	for f := range p.OpensConn {
 		p.OpensConn[f] = upstreamOpens(f)
