@@ -15,7 +15,12 @@ const CookiePeriod = 64
 // of SipHash-2-4 keyed with the process key over the addresses, ports and
 // slot.
 func (s *Stack) cookie(client, server netip.AddrPort, slot uint32) uint32 {
-	var m [40]byte
+	return s.cookieX(client, server, slot, 0)
+}
+
+// cookieX is cookie with one more byte of input (the MSS index of an ISN).
+func (s *Stack) cookieX(client, server netip.AddrPort, slot uint32, extra byte) uint32 {
+	var m [41]byte
 	a := client.Addr().As16()
 	b := server.Addr().As16()
 	copy(m[0:16], a[:])
@@ -23,6 +28,7 @@ func (s *Stack) cookie(client, server netip.AddrPort, slot uint32) uint32 {
 	binary.BigEndian.PutUint16(m[32:], client.Port())
 	binary.BigEndian.PutUint16(m[34:], server.Port())
 	binary.BigEndian.PutUint32(m[36:], slot)
+	m[40] = extra
 	return uint32(siphash.Hash(s.k0, s.k1, m[:]))
 }
 
@@ -44,9 +50,11 @@ func mssIndex(mss uint16) uint32 {
 
 // isn is the SYN-ACK sequence number: the cookie with the client's MSS
 // index in its two low bits, so that data segments can be sized for the
-// client without keeping state.
+// client without keeping state. The index is hashed too (its value 1..4,
+// never 0, so that no ISN shares its input with cookie's other uses):
+// only ack = ISN+1 validates, never ISN, ISN+2 or another index's value.
 func (s *Stack) isn(client, server netip.AddrPort, slot, mssIdx uint32) uint32 {
-	return s.cookie(client, server, slot)&^3 | mssIdx&3
+	return s.cookieX(client, server, slot, byte(mssIdx&3)+1)&^3 | mssIdx&3
 }
 
 // tsOffset is a per-connection offset for TCP timestamps, so that our

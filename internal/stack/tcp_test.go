@@ -584,3 +584,38 @@ func TestBudgetSuppresses(t *testing.T) {
 		t.Errorf("budget consulted %d times, want 2", b.n)
 	}
 }
+
+// TestCookieStrict: only ack = ISN+1 opens a cookie connection, for every
+// MSS index; the neighbours ISN, ISN+2, ISN+3 and ISN-1 are refused,
+// with and without data.
+func TestCookieStrict(t *testing.T) {
+	mss := []uint16{0, 536, 1220, 1440, 1460}
+	for _, m := range mss {
+		for _, v6 := range []bool{false, true} {
+			e := newEnv(t, personality.Linux(), withLineApp)
+			var opts []layers.TCPOption
+			if m != 0 {
+				opts = []layers.TCPOption{{OptionType: layers.TCPOptionKindMSS, OptionLength: 4, OptionData: []byte{byte(m >> 8), byte(m)}}}
+			}
+			out := e.handle(tcpFrame(t, v6, personality.SYN, 1000, 0, "", opts))
+			if len(out) != 1 {
+				t.Fatalf("mss %d: no SYN-ACK", m)
+			}
+			isn := tcpOf(t, out[0]).Seq
+			for _, d := range []uint32{0, 2, 3, 4, ^uint32(0)} { // ack = isn+d
+				for _, data := range []string{"", "PING x\n"} {
+					fl := uint8(personality.ACK)
+					if data != "" {
+						fl |= personality.PSH
+					}
+					if out := e.handle(tcpFrame(t, v6, fl, 1001, isn+d, data, nil)); len(out) != 0 || e.ev.Reason != event.ReasonBadCookie {
+						t.Errorf("mss %d v6 %v: ack ISN%+d data %q accepted (%d replies, %q)", m, v6, int32(d), data, len(out), e.ev.Reason)
+					}
+				}
+			}
+			if out := e.handle(tcpFrame(t, v6, personality.ACK, 1001, isn+1, "", nil)); e.ev.Verdict == event.Dropped || len(out) != 0 {
+				t.Errorf("mss %d v6 %v: ack ISN+1 refused: %q", m, v6, e.ev.Reason)
+			}
+		}
+	}
+}
