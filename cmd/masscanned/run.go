@@ -23,6 +23,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/link/afpacket"
 	"github.com/masscanned-go/masscanned/internal/link/pcapfile"
 	"github.com/masscanned-go/masscanned/internal/priv"
+	"github.com/masscanned-go/masscanned/internal/profile"
 	"github.com/masscanned-go/masscanned/internal/stack"
 )
 
@@ -38,7 +39,7 @@ type runner struct {
 	rec    *pcapfile.Recorder // --write-pcap in live mode
 	stacks []*stack.Stack     // one per worker
 	sink   *event.Async       // nil with -q
-	table  *app.Table         // shared by the workers
+	table  *stack.ConnTable   // shared by the workers
 }
 
 // workers is the number of workers to run: one per CPU for 0, one for a
@@ -163,7 +164,25 @@ func (r *runner) run(ctx context.Context) error {
 		r.log.Debug("protocol", "name", p.Name, "enabled", p.Enabled)
 	}
 
-	r.table = app.NewTable(r.reg, app.TableConfig{MaxConns: o.MaxConns, MaxBytes: o.MaxConnBytes, MaxBuffer: o.MaxBuffer})
+	if o.Profile != nil {
+		for _, h := range o.Profile.Hosts {
+			r.log.Info("host profile", "file", o.Profile.Path, "line", h.Line, "name", h.Name, "personality", h.Personality,
+				"open_tcp", h.OpenTCPPorts(), "open_udp", h.OpenUDPPorts())
+		}
+	}
+	gA := o.GreetAfter
+	if gA == 0 {
+		gA = -1 // never
+	}
+	r.table = stack.NewConnTable(r.reg, stack.ConnConfig{MaxConns: o.MaxConns, MaxBytes: o.MaxConnBytes, MaxBuffer: o.MaxBuffer,
+		IdleTimeout: o.IdleTimeout, GreetAfter: gA})
+	if !o.Quiet {
+		s, err := formatSink(o.Format, r.stdout)
+		if err != nil {
+			return err
+		}
+		r.sink = event.NewAsync(s, o.EventQueue)
+	}
 	cfg := stack.Config{
 		MAC:         mac,
 		Self:        o.Self,
@@ -171,29 +190,28 @@ func (r *runner) run(ctx context.Context) error {
 		Personality: o.Persona,
 		CookieKey:   o.CookieKey,
 		Apps:        r.reg,
-		Table:       r.table,
+		Conns:       r.table,
+		Profile:     o.Profile,
 		UDPMaxRatio: o.UDPMaxRatio,
+		Workers:     len(r.links),
+		MaxPending:  o.MaxPending,
+	}
+	if r.sink != nil {
+		cfg.Emit = r.sink.Emit
 	}
 	if r.budget != nil {
 		cfg.Budget = r.budget
 	}
-	for range r.links {
+	for i := range r.links {
 		if _, err := randRead(cfg.Seed[:]); err != nil {
 			return err
 		}
+		cfg.Worker = i
 		st, err := stack.New(cfg)
 		if err != nil {
 			return err
 		}
 		r.stacks = append(r.stacks, st)
-	}
-
-	if !o.Quiet {
-		s, err := formatSink(o.Format, r.stdout)
-		if err != nil {
-			return err
-		}
-		r.sink = event.NewAsync(s, o.EventQueue)
 	}
 
 	// Stop: drain the links (frames already received are still handled),
@@ -266,12 +284,36 @@ func (r *runner) run(ctx context.Context) error {
 // sink, until the link is drained or exhausted.
 func (r *runner) work(l link.Link, st *stack.Stack) error {
 	var (
-		fr link.Frame
-		tx stack.Tx
-		ev event.Event
+		fr       link.Frame
+		tx       stack.Tx
+		ev       event.Event
+		lastTick time.Time
 	)
+	send := func() {
+		for i := 0; i < tx.Len(); i++ {
+			if err := l.Send(tx.Frame(i)); err != nil {
+				r.log.Debug("send failed", "err", err)
+			}
+		}
+	}
+	// Timers run from frame times (a capture replays its own clock) and,
+	// on a quiet live link, from the clock when Recv gives up.
+	tick := func(now time.Time) {
+		if now.Sub(lastTick) < stack.TickInterval {
+			return
+		}
+		lastTick = now
+		tx.Reset()
+		st.Tick(now, &tx)
+		send()
+	}
 	for {
-		if err := l.Recv(&fr); err != nil {
+		err := link.RecvTimeout(l, &fr, stack.TickInterval)
+		if errors.Is(err, link.ErrTimeout) {
+			tick(time.Now())
+			continue
+		}
+		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, link.ErrClosed) {
 				return nil
 			}
@@ -280,14 +322,11 @@ func (r *runner) work(l link.Link, st *stack.Stack) error {
 		ev.Reset()
 		tx.Reset()
 		st.Handle(fr.Data, stack.Meta{Time: fr.Time, ChecksumNotReady: fr.ChecksumNotReady}, &tx, &ev)
-		for i := 0; i < tx.Len(); i++ {
-			if err := l.Send(tx.Frame(i)); err != nil {
-				r.log.Debug("send failed", "err", err)
-			}
-		}
+		send()
 		if r.sink != nil {
 			r.sink.Emit(&ev)
 		}
+		tick(fr.Time)
 	}
 }
 
@@ -321,10 +360,23 @@ func (r *runner) report(msg string, level slog.Level) {
 	r.log.Log(context.Background(), level, msg, args...)
 }
 
-// reload re-reads the self and deny lists (on any error the old lists
-// stay) and reopens --write-pcap.
+// reload re-reads the self and deny lists and the host profile (on any
+// error the old ones stay) and reopens --write-pcap.
 func (r *runner) reload() {
 	o := r.o
+	if o.ProfileFile != "" {
+		p, err := profile.Load(o.ProfileFile)
+		for _, st := range r.stacks {
+			if err == nil {
+				err = st.SetProfile(p)
+			}
+		}
+		if err != nil {
+			r.log.Error("reload failed, keeping the previous host profile", "err", err)
+		} else {
+			r.log.Warn("reloaded host profile", "file", p.Path, "hosts", len(p.Hosts))
+		}
+	}
 	self, err := addrset.Parse(o.SelfIPFile, o.SelfIPList)
 	if err == nil {
 		var deny *addrset.Set

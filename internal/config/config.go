@@ -10,11 +10,13 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/masscanned-go/masscanned/internal/addrset"
 	"github.com/masscanned-go/masscanned/internal/personality"
+	"github.com/masscanned-go/masscanned/internal/profile"
 )
 
 // Version is the program version.
@@ -51,12 +53,17 @@ type Options struct {
 	Promisc       bool
 	RingMB        int
 	Workers       int
+	ProfileFile   string
+	IdleTimeout   time.Duration
+	GreetAfter    time.Duration
+	MaxPending    int
 	ShowVersion   bool
 	ShowHelp      bool
 
 	// Derived
 	Self, Deny   *addrset.Set
 	Persona      *personality.Personality
+	Profile      *profile.Profile // nil without --profile
 	CookieKey    [16]byte
 	HasCookieKey bool
 	MACAddr      [6]byte
@@ -100,6 +107,10 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.BoolVar(&o.Promisc, "promisc", false, "put the interface in promiscuous mode (needed when -m differs from the interface's MAC)")
 	fs.IntVar(&o.RingMB, "ring-mb", 32, "size of each AF_PACKET receive ring in MiB")
 	fs.IntVar(&o.Workers, "workers", 1, "workers, each with its own receive ring, sharing the interface by flow (PACKET_FANOUT); 0: one per CPU")
+	fs.StringVar(&o.ProfileFile, "profile", "", "TOML file of host profiles: per address, personality, open TCP ports (others reset), answered UDP ports, services, banners (SIGHUP reloads it)")
+	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 60*time.Second, "end a TCP connection that sends nothing for this long (we send FIN)")
+	fs.DurationVar(&o.GreetAfter, "greet-after", 2*time.Second, "greet a silent client on a port whose well-known service speaks first (ssh, ftp, smtp, ...) after this long; 0: never")
+	fs.IntVar(&o.MaxPending, "max-half-open", 4096, "handshakes per worker whose SYN-ACK is retransmitted (linux, windows personalities); beyond, pure SYN cookies")
 	fs.BoolVarP(&o.ShowVersion, "version", "V", false, "print the version and exit")
 	fs.BoolVarP(&o.ShowHelp, "help", "h", false, "show this help and exit")
 	o.flags = fs
@@ -168,6 +179,20 @@ func (o *Options) Finish() error {
 	}
 	if o.RingMB < 1 || o.RingMB > 1024 {
 		return errors.New("--ring-mb must be between 1 and 1024")
+	}
+	if o.IdleTimeout <= 0 {
+		return errors.New("--idle-timeout must be positive")
+	}
+	if o.GreetAfter < 0 {
+		return errors.New("--greet-after must be 0 (never) or positive")
+	}
+	if o.MaxPending < 1 {
+		return errors.New("--max-half-open must be positive")
+	}
+	if o.ProfileFile != "" {
+		if o.Profile, err = profile.Load(o.ProfileFile); err != nil {
+			return err
+		}
 	}
 	return nil
 }

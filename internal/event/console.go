@@ -3,6 +3,7 @@ package event
 import (
 	"io"
 	"strconv"
+	"time"
 )
 
 // Console writes events in the upstream-like TAB-separated format, one
@@ -108,6 +109,15 @@ func (c *Console) Write(e *Event) error {
 		b = kv(b, "app", e.App.Proto)
 		for _, f := range e.App.Fields {
 			b = kv(b, sanitizeKey(f.Key), valueString(f.Value))
+		}
+	}
+	if e.Conn.End != "" {
+		b = kv(b, "conn_end", e.Conn.End)
+		b = kv(b, "duration", e.Conn.Duration.Round(time.Millisecond).String())
+		b = kv(b, "bytes_in", strconv.FormatUint(e.Conn.BytesIn, 10))
+		b = kv(b, "bytes_out", strconv.FormatUint(e.Conn.BytesOut, 10))
+		if e.Conn.Proto != "" {
+			b = kv(b, "conn_proto", e.Conn.Proto)
 		}
 	}
 	c.buf = b

@@ -62,6 +62,10 @@ const (
 	ReasonNoApp           = "no-app-answer"
 	ReasonRateLimited     = "rate-limited"
 	ReasonUDPRatio        = "udp-ratio"
+	ReasonClosedPort      = "closed-port"
+	ReasonRetransmit      = "retransmit"
+	ReasonIdle            = "idle"
+	ReasonProtoUnreach    = "protocol-unreachable"
 )
 
 // Field is one application-level key/value pair, kept in order.
@@ -106,6 +110,31 @@ type Event struct {
 	Suppressed string // a reply that was built but not sent (rate-limited, udp-ratio)
 
 	App *App
+
+	// Conn is set (End != "") on a connection-end event: one per TCP
+	// connection, when it ends. Its address and port fields describe the
+	// connection (client = source), its Time is when it ended.
+	Conn ConnEnd
+}
+
+// Connection end reasons.
+const (
+	EndFIN      = "fin"      // the client closed (FIN), we closed too
+	EndClose    = "close"    // we closed first (the application ended the exchange)
+	EndRST      = "rst"      // the client reset the connection
+	EndIdle     = "idle"     // nothing received for the idle timeout
+	EndEvicted  = "evicted"  // the connection table was full
+	EndReplaced = "replaced" // a new connection (SYN or fresh cookie) took its 4-tuple
+)
+
+// ConnEnd is the record of a TCP connection that ended.
+type ConnEnd struct {
+	End      string        // why it ended (EndFIN, EndRST, ...)
+	Duration time.Duration // from the connection's opening to its end
+	BytesIn  uint64        // payload bytes received in order
+	BytesOut uint64        // payload bytes sent
+	Proto    string        // application protocol that served it ("" if none)
+	Greeted  bool          // we spoke first (a greeting)
 }
 
 // Reset clears e for reuse.

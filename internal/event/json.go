@@ -14,7 +14,9 @@ import (
 // mac_dst, vlan, eth_type (number), ip_src, ip_dst, proto (name or number
 // as a string), port_src, port_dst, tcp_flags (letters), seq, ack,
 // icmp_type, icmp_code, arp_op, payload_len, reply, reply_len, suppressed,
-// app ({"proto": ..., field keys..., "raw": base64}). Zero or empty fields
+// app ({"proto": ..., field keys..., "raw": base64}), conn (on a
+// connection-end event: {"end", "duration" in seconds, "bytes_in",
+// "bytes_out", "proto", "greeted"}). Zero or empty fields
 // are omitted except ts, verdict and layer (icmp_type and icmp_code are
 // kept on ICMP events, where 0 is meaningful; vlan is kept when tagged).
 //
@@ -117,6 +119,19 @@ func (j *JSON) Write(e *Event) error {
 			j.buf = b[:0]
 			return err
 		}
+	}
+	if e.Conn.End != "" {
+		b = append(b, `,"conn":{"end":`...)
+		b = appendJSONString(b, e.Conn.End)
+		b = append(b, `,"duration":`...)
+		b = strconv.AppendFloat(b, e.Conn.Duration.Seconds(), 'f', 6, 64)
+		b = num(b, "bytes_in", e.Conn.BytesIn)
+		b = num(b, "bytes_out", e.Conn.BytesOut)
+		b = str(b, "proto", e.Conn.Proto)
+		if e.Conn.Greeted {
+			b = append(b, `,"greeted":true`...)
+		}
+		b = append(b, '}')
 	}
 	b = append(b, '}', '\n')
 	j.buf = b

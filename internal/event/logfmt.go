@@ -124,6 +124,16 @@ func (l *Logfmt) Write(e *Event) error {
 			b = str(b, k, valueString(f.Value))
 		}
 	}
+	if e.Conn.End != "" {
+		b = str(b, "conn_end", e.Conn.End)
+		b = str(b, "conn_duration", strconv.FormatFloat(e.Conn.Duration.Seconds(), 'f', 3, 64))
+		b = num(b, "conn_bytes_in", e.Conn.BytesIn)
+		b = num(b, "conn_bytes_out", e.Conn.BytesOut)
+		b = str(b, "conn_proto", e.Conn.Proto)
+		if e.Conn.Greeted {
+			b = str(b, "conn_greeted", "true")
+		}
+	}
 	l.buf = b
 	return l.writeLine()
 }

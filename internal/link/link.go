@@ -11,6 +11,26 @@ import (
 // ErrClosed is returned by Recv after Close.
 var ErrClosed = errors.New("link closed")
 
+// ErrTimeout is returned by RecvTimeout when no frame came in time.
+var ErrTimeout = errors.New("link: no frame before the timeout")
+
+// TimedReceiver is implemented by live links whose receive can give up
+// after a while, so that the run loop runs the stack's timers on an idle
+// link.
+type TimedReceiver interface {
+	// RecvTimeout is Recv, but returns ErrTimeout when no frame arrived
+	// within d.
+	RecvTimeout(f *Frame, d time.Duration) error
+}
+
+// RecvTimeout receives from l, giving up after d if l can.
+func RecvTimeout(l Link, f *Frame, d time.Duration) error {
+	if tr, ok := l.(TimedReceiver); ok {
+		return tr.RecvTimeout(f, d)
+	}
+	return l.Recv(f)
+}
+
 // Frame is one received Ethernet frame.
 type Frame struct {
 	// Data is the frame from the destination MAC on, 802.1Q tag included

@@ -50,7 +50,7 @@ func newEnv(t testing.TB, p *personality.Personality, mods ...func(*Config)) *te
 		Personality: p,
 		CookieKey:   testKey,
 		Apps:        reg,
-		Table:       app.NewTable(reg, app.TableConfig{}),
+		Conns:       NewConnTable(reg, ConnConfig{}),
 		UDPMaxRatio: 3,
 	}
 	for _, m := range mods {

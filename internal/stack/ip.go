@@ -122,6 +122,7 @@ func (s *Stack) ipv4(b []byte, tx *Tx) {
 		ev.Drop("ipv4", event.ReasonDenyList)
 		return
 	}
+	s.lookupHost(f.dst)
 	s.l4(b[ihl:total], tx)
 }
 
@@ -213,6 +214,7 @@ func (s *Stack) ipv6(b []byte, tx *Tx) {
 		s.ndNS(p, hop, tx)
 		return
 	}
+	s.lookupHost(f.dst)
 	s.l4(p, tx)
 }
 

@@ -7,6 +7,7 @@ package stack
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/app"
 	"github.com/masscanned-go/masscanned/internal/event"
 	"github.com/masscanned-go/masscanned/internal/personality"
+	"github.com/masscanned-go/masscanned/internal/profile"
 )
 
 // BudgetClass is what a rate budget counts.
@@ -43,11 +45,24 @@ type Config struct {
 	Personality *personality.Personality
 	// CookieKey keys the SYN cookies.
 	CookieKey [16]byte
-	// Apps dispatches UDP payloads (nil: no applications); Table holds
-	// TCP streams, shared by every Stack of the process (nil: New makes
-	// one with the default bounds).
+	// Apps dispatches application payloads (nil: no applications); Conns
+	// holds the TCP connections, shared by every Stack of the process
+	// (nil: New makes one with the default bounds, dispatching to Apps).
 	Apps  *app.Registry
-	Table *app.Table
+	Conns *ConnTable
+	// Profile gives per-address host profiles (nil: every address has
+	// the default behaviour). SetProfile replaces it later.
+	Profile *profile.Profile
+	// Emit receives the events that no frame carries: connection ends
+	// and timer actions (retransmitted SYN-ACKs, greetings, idle closes).
+	// It is called from Handle and Tick and must not block.
+	Emit func(*event.Event)
+	// Worker and Workers: this Stack ticks the connections of the
+	// table's shards i with i % Workers == Worker.
+	Worker, Workers int
+	// MaxPending bounds the handshakes whose SYN-ACK is retransmitted
+	// (0: DefaultMaxPending).
+	MaxPending int
 	// Budget rate-limits replies; nil allows everything.
 	Budget Budget
 	// UDPMaxRatio caps a UDP reply at this multiple of its request's
@@ -73,10 +88,20 @@ type Stack struct {
 	k0, k1 uint64
 	rng    *rand.ChaCha8
 	filt   atomic.Pointer[filters]
+	prof   atomic.Pointer[profState]
 	randFn func([]byte)
+	synq   synQueue
 
 	// per-frame scratch, reused
-	f frame
+	f      frame
+	ends   []event.Event // connection ends to emit
+	tickEv event.Event
+}
+
+// profState is a host profile and the personality of each of its hosts.
+type profState struct {
+	prof     *profile.Profile
+	personas map[*profile.Host]*personality.Personality
 }
 
 // frame is the parsing context of the frame being handled.
@@ -94,6 +119,7 @@ type frame struct {
 	proto    uint8
 	tos      uint8 // IPv4 TOS or IPv6 traffic class of the request
 	dstMcast bool
+	host     *profile.Host // the destination's host profile, nil: default
 }
 
 var (
@@ -112,16 +138,49 @@ func New(cfg Config) (*Stack, error) {
 	if cfg.Apps == nil {
 		cfg.Apps = &app.Registry{}
 	}
-	if cfg.Table == nil {
-		cfg.Table = app.NewTable(cfg.Apps, app.TableConfig{})
+	if cfg.Conns == nil {
+		cfg.Conns = NewConnTable(cfg.Apps, ConnConfig{})
 	}
-	s := &Stack{cfg: cfg, p: cfg.Personality}
+	s := &Stack{cfg: cfg, p: cfg.Personality, synq: newSynQueue(cfg.MaxPending)}
 	s.k0 = binary.LittleEndian.Uint64(cfg.CookieKey[0:8])
 	s.k1 = binary.LittleEndian.Uint64(cfg.CookieKey[8:16])
 	s.rng = rand.NewChaCha8(cfg.Seed)
 	s.randFn = s.fill
 	s.SetLists(cfg.Self, cfg.Deny)
+	if err := s.SetProfile(cfg.Profile); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// SetProfile replaces the host profile (nil: none). It is safe to call
+// while another goroutine runs Handle.
+func (s *Stack) SetProfile(p *profile.Profile) error {
+	st := &profState{prof: p, personas: map[*profile.Host]*personality.Personality{}}
+	if p != nil {
+		for _, h := range p.Hosts {
+			per, err := personality.ByName(h.Personality)
+			if err != nil {
+				return fmt.Errorf("%s:%d: %v", p.Path, h.Line, err)
+			}
+			st.personas[h] = per
+		}
+	}
+	s.prof.Store(st)
+	return nil
+}
+
+// lookupHost finds the host profile of our address a and switches to its
+// personality.
+func (s *Stack) lookupHost(a netip.Addr) {
+	st := s.prof.Load()
+	if st.prof == nil {
+		return
+	}
+	if h := st.prof.Lookup(a); h != nil {
+		s.f.host = h
+		s.p = st.personas[h]
+	}
 }
 
 // filters are the address lists and what derives from them; they can be
@@ -174,6 +233,7 @@ func (s *Stack) denied(a netip.Addr) bool { return s.f.filt.deny.Contains(a) }
 func (s *Stack) Handle(b []byte, m Meta, tx *Tx, ev *event.Event) {
 	f := &s.f
 	*f = frame{meta: m, ev: ev, filt: s.filt.Load()}
+	s.p = s.cfg.Personality
 	ev.Time = m.Time
 	ev.Layer = "eth"
 	n0 := tx.Len()
@@ -184,6 +244,7 @@ func (s *Stack) Handle(b []byte, m Meta, tx *Tx, ev *event.Event) {
 			ev.ReplyLen += len(tx.Frame(i))
 		}
 	}
+	s.flushEnds()
 }
 
 func (s *Stack) ethernet(b []byte, tx *Tx) {

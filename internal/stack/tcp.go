@@ -3,10 +3,12 @@ package stack
 import (
 	"encoding/binary"
 	"net/netip"
+	"time"
 
 	"github.com/masscanned-go/masscanned/internal/app"
 	"github.com/masscanned-go/masscanned/internal/event"
 	"github.com/masscanned-go/masscanned/internal/personality"
+	"github.com/masscanned-go/masscanned/internal/profile"
 )
 
 // tcpOpts is what a client's options say.
@@ -80,8 +82,14 @@ func (s *Stack) tcp(p []byte, tx *Tx) {
 	}
 	client := netip.AddrPortFrom(f.src, ev.SrcPort)
 	server := netip.AddrPortFrom(f.dst, ev.DstPort)
+	key := connKey{client, server}
 	opts := parseTCPOptions(p[20:doff])
 
+	if f.host != nil && !f.host.TCPOpen(ev.DstPort) {
+		// A closed port of a profiled host: Linux's tcp_v4_send_reset.
+		s.closedPort(client, server, seq, ack, flags, len(payload), tx)
+		return
+	}
 	switch {
 	case flags&personality.SYN != 0:
 		if !s.p.OpensConn[flags] {
@@ -89,67 +97,302 @@ func (s *Stack) tcp(p []byte, tx *Tx) {
 			return
 		}
 		// a SYN starts a new connection on this 4-tuple
-		s.cfg.Table.Forget(app.Key{Client: client, Server: server})
+		s.replace(key)
 		s.synAck(client, server, seq, flags, &opts, tx)
 		return
 	case flags&personality.RST != 0:
+		s.reset(key)
 		ev.Drop("tcp", event.ReasonTCPRST)
 		return
 	case flags&personality.ACK == 0:
 		ev.Drop("tcp", event.ReasonTCPFlags)
 		return
 	}
+	s.segmentIn(key, seq, ack, flags, payload, &opts, tx)
+}
 
-	slot := uint32(f.meta.Time.Unix() / CookiePeriod)
-	seg := app.Segment{
-		Key:         app.Key{Client: client, Server: server},
-		Seq:         seq,
-		Ack:         ack,
-		Payload:     payload,
-		FIN:         flags&personality.FIN != 0,
-		Personality: s.p.Name,
-		Now:         f.meta.Time,
-		Rand:        s.randFn,
+// closedPort answers any segment but a reset to a closed port with a
+// reset, as a kernel with no socket there does (RFC 9293 3.10.7.1): to a
+// segment with ACK, RST with its acknowledgment number as sequence
+// number; otherwise RST+ACK acknowledging everything it occupied.
+func (s *Stack) closedPort(client, server netip.AddrPort, seq, ack uint32, flags uint8, n int, tx *Tx) {
+	ev := s.f.ev
+	ev.Reason = event.ReasonClosedPort
+	if flags&personality.RST != 0 {
+		return
 	}
-	// the cookie's low bits carry the client's MSS index
-	idx := (ack - 1) & 3
-	seg.Cookies[0] = s.isn(client, server, slot, idx)
-	seg.Cookies[1] = s.isn(client, server, slot-1, idx)
-	push := flags&personality.PSH != 0
+	if flags&personality.ACK != 0 {
+		s.rst(client, server, ack, 0, personality.RST, tx)
+		return
+	}
+	l := uint32(n)
+	if flags&personality.SYN != 0 {
+		l++
+	}
+	if flags&personality.FIN != 0 {
+		l++
+	}
+	s.rst(client, server, 0, seq+l, personality.RST|personality.ACK, tx)
+}
 
-	if len(payload) == 0 && !seg.FIN {
-		// The handshake's final ACK, a window update or keep-alive: checked
-		// against the cookie, answered only when upstream would.
-		if !s.cfg.Table.Stateless(&seg) {
+// rst appends a reset (flags RST or RST|ACK) to the client; resets count
+// against the SYN-ACK budget (a spoofed segment must not make us a
+// reflector of resets either).
+func (s *Stack) rst(client, server netip.AddrPort, seq, ack uint32, flags uint8, tx *Tx) {
+	ev := s.f.ev
+	if !s.allow(BudgetSYNACK, 1) {
+		ev.Suppressed = "rst"
+		ev.Reason = event.ReasonRateLimited
+		return
+	}
+	off := s.replyIP(tx, 6, s.p.RST)
+	h := tx.grow(20)
+	binary.BigEndian.PutUint16(h[0:], server.Port())
+	binary.BigEndian.PutUint16(h[2:], client.Port())
+	binary.BigEndian.PutUint32(h[4:], seq)
+	binary.BigEndian.PutUint32(h[8:], ack)
+	h[12] = 5 << 4
+	h[13] = flags
+	s.endIP(tx, off, 16)
+	if flags&personality.ACK != 0 {
+		ev.Reply = "rst-ack"
+	} else {
+		ev.Reply = "rst"
+	}
+}
+
+// replace ends a connection still open on key: the client starts a new
+// one on the same 4-tuple.
+func (s *Stack) replace(key connKey) {
+	t := s.cfg.Conns
+	if t.entries.Load() == 0 {
+		return // a pure SYN scan never takes a lock here
+	}
+	sh := &t.shards[t.shardIndex(&key)]
+	sh.mu.Lock()
+	if c := sh.m[key]; c != nil {
+		sh.remove(c, event.EndReplaced, &s.ends, t.reg, s.f.meta.Time)
+		t.entries.Add(-1)
+	}
+	sh.mu.Unlock()
+}
+
+// reset handles the client's RST: the connection (or the pending
+// handshake) ends.
+func (s *Stack) reset(key connKey) {
+	s.synq.remove(key)
+	t := s.cfg.Conns
+	if t.entries.Load() == 0 {
+		return
+	}
+	sh := &t.shards[t.shardIndex(&key)]
+	sh.mu.Lock()
+	if c := sh.m[key]; c != nil {
+		sh.remove(c, event.EndRST, &s.ends, t.reg, s.f.meta.Time)
+		t.entries.Add(-1)
+	}
+	sh.mu.Unlock()
+}
+
+// freshISN returns the ISN a segment acknowledging ack opens a connection
+// with: a pending handshake's, or a valid cookie's (current or previous
+// slot, the MSS index taken from ack).
+func (s *Stack) freshISN(key connKey, ack uint32) (uint32, bool) {
+	if isn, ok := s.synq.isn(key, s.f.meta.Time); ok && isn == ack-1 {
+		return isn, true
+	}
+	slot := uint32(s.f.meta.Time.Unix() / CookiePeriod)
+	idx := (ack - 1) & 3
+	for _, sl := range [2]uint32{slot, slot - 1} {
+		if isn := s.isn(key.client, key.server, sl, idx); isn == ack-1 {
+			return isn, true
+		}
+	}
+	return 0, false
+}
+
+// segmentIn handles a segment with ACK (and no SYN or RST): the
+// handshake's last ACK, data, FIN, or a pure ACK.
+func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []byte, opts *tcpOpts, tx *Tx) {
+	f, ev := &s.f, s.f.ev
+	t := s.cfg.Conns
+	now := f.meta.Time
+	sh := &t.shards[t.shardIndex(&key)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	c := sh.m[key]
+	if c != nil && !ackInRange(ack, c.isn, c.sent) {
+		if _, ok := s.freshISN(key, ack); ok {
+			// The 4-tuple was reused by a new connection (it acknowledges
+			// a fresh cookie, not the old connection's data): start over.
+			sh.remove(c, event.EndReplaced, &s.ends, t.reg, now)
+			t.entries.Add(-1)
+			c = nil
+		} else {
 			ev.Drop("tcp", event.ReasonBadCookie)
 			return
 		}
-		if push && s.p.AckEmptyPush {
-			s.segment(client, server, ack, seq, personality.ACK, nil, &opts, tx)
+	}
+	if c == nil {
+		isn, ok := s.freshISN(key, ack)
+		if !ok {
+			ev.Drop("tcp", event.ReasonBadCookie)
+			if f.host != nil {
+				// a listener answers an unexpected ACK with a reset
+				s.rst(key.client, key.server, ack, 0, personality.RST, tx)
+			}
+			return
 		}
+		s.synq.remove(key)
+		c = sh.newConn()
+		c.key, c.isn, c.nextSeq = key, isn, seq
+		c.opened, c.last = now, now
+		c.peer = s.peerOf(opts)
+		c.stream.Reset(app.Conn{Transport: app.TCP, Client: key.client, Server: key.server,
+			Personality: s.p.Name, Rand: s.randFn, Now: now})
+		if f.host != nil {
+			c.stream.Conn.Service = f.host.Service(key.server.Port())
+			c.stream.Conn.Banners = f.host.Banners
+		}
+		sh.insert(c, &s.ends, t.reg, now)
+		t.entries.Add(1)
+		s.opened(sh, c, opts, tx)
+		if c.ended {
+			return
+		}
+	} else {
+		sh.touch(c)
+		c.last = now
+		if opts.ts {
+			c.peer.tsEcho = opts.tsVal
+		}
+	}
+	if c.finSent && ack == c.isn+1+c.sent {
+		c.finAcked = true
+	}
+	fin := flags&personality.FIN != 0
+	if len(payload) == 0 && !fin {
+		// The handshake's final ACK, a window update or keep-alive.
+		if flags&personality.PSH != 0 && s.p.AckEmptyPush {
+			s.segment(key.client, key.server, c.isn+1+c.sent, c.nextSeq, personality.ACK, nil, opts, tx)
+		}
+		s.closeIfDone(sh, c, now)
 		return
 	}
-
-	res := s.cfg.Table.Segment(&seg)
-	switch res.Status {
-	case app.BadCookie:
-		ev.Drop("tcp", event.ReasonBadCookie)
-		return
-	case app.Duplicate:
+	// Trim what we already have; refuse gaps and retransmissions.
+	p := payload
+	if d := int32(seq - c.nextSeq); d != 0 {
+		if d > 0 || int(-d) >= len(p) {
+			ev.Reason = event.ReasonTCPOutOfWindow
+			s.segment(key.client, key.server, c.isn+1+c.sent, c.nextSeq, personality.ACK, nil, opts, tx)
+			return
+		}
+		p = p[-d:]
+	}
+	if c.finRcvd {
+		// data after the client's FIN: nothing more is expected
 		ev.Reason = event.ReasonTCPOutOfWindow
-		s.segment(client, server, res.Seq, res.Ack, personality.ACK, nil, &opts, tx)
+		s.segment(key.client, key.server, c.isn+1+c.sent, c.nextSeq, personality.ACK, nil, opts, tx)
 		return
 	}
-	ev.App = res.App
-	from := server
-	if res.ReplyPort != 0 {
-		from = netip.AddrPortFrom(server.Addr(), res.ReplyPort)
+	c.nextSeq += uint32(len(p))
+	c.in += uint64(len(p))
+	c.greetAt = time.Time{}
+	var reply []byte
+	var closing bool
+	if len(p) > 0 && !c.finSent {
+		before := c.stream.Buffered()
+		c.stream.Conn.Now = now
+		var a *event.App
+		reply, a, closing = c.stream.Feed(t.reg, p, t.cfg.MaxBuffer)
+		ev.App = a
+		sh.account(before, c)
+		sh.shrink(c, &s.ends, t.reg, now)
 	}
-	ourSeq, ackNo := res.Seq, res.Ack
-	data := res.Reply
-	mss := s.segmentSize(res.ISN, &opts)
+	sendFIN := closing
+	if fin {
+		// The FIN takes one sequence number: acknowledge it and close our
+		// side too, unless we already did.
+		c.finRcvd = true
+		c.nextSeq++
+		sendFIN = true
+		before := c.stream.Buffered()
+		c.stream.Drop()
+		sh.account(before, c)
+	}
+	s.sendData(c, reply, sendFIN, opts, tx)
+	switch {
+	case len(reply) > 0:
+		ev.Reply = "data"
+	case sendFIN && ev.Reply == "":
+		ev.Reply = "fin-ack"
+	case ev.Reply == "":
+		ev.Reply = "ack"
+	}
+	s.closeIfDone(sh, c, now)
+}
+
+// wellKnownService is the service usually found on port.
+func wellKnownService(port uint16) string { return profile.WellKnown[port] }
+
+// peerOf is what a connection keeps of the current frame to send later.
+func (s *Stack) peerOf(o *tcpOpts) peer {
+	f := &s.f
+	return peer{mac: f.srcMAC, vlan: f.vlan, tagged: f.tagged, v6: f.v6, tos: f.tos,
+		ts: o.ts, tsEcho: o.tsVal, p: s.p}
+}
+
+// opened is the connection's first moment: a service that speaks first on
+// this port (by the host profile) greets now; on a port whose well-known
+// service speaks first, a greeting is scheduled for a silent client.
+func (s *Stack) opened(sh *connShard, c *conn, opts *tcpOpts, tx *Tx) {
+	t := s.cfg.Conns
+	if svc := c.stream.Conn.Service; svc != "" && t.reg.Greeter(svc) >= 0 {
+		s.greet(sh, c, svc, opts, tx)
+		return
+	}
+	if t.cfg.GreetAfter > 0 {
+		if svc := wellKnownService(c.key.server.Port()); svc != "" && t.reg.Greeter(svc) >= 0 {
+			c.greetAt = c.opened.Add(t.cfg.GreetAfter)
+		}
+	}
+}
+
+// greet sends the greeting of service's handler on c.
+func (s *Stack) greet(sh *connShard, c *conn, service string, opts *tcpOpts, tx *Tx) {
+	t := s.cfg.Conns
+	c.greetAt = time.Time{}
+	reply, a, closing, ok := c.stream.Greet(t.reg, service)
+	if !ok {
+		return
+	}
+	c.greeted = true
+	if s.f.ev.App == nil {
+		s.f.ev.App = a
+	}
+	s.sendData(c, reply, closing, opts, tx)
+	if len(reply) > 0 {
+		s.f.ev.Reply = "greeting"
+	}
+}
+
+// sendData sends data (segmented for the client's MSS) and our FIN if fin
+// and not sent yet, acknowledging everything received.
+func (s *Stack) sendData(c *conn, data []byte, fin bool, opts *tcpOpts, tx *Tx) {
+	if c.finSent {
+		fin = false
+		data = nil
+	}
+	ourSeq := c.isn + 1 + c.sent
+	from := c.key.server
+	if rp := c.stream.Conn.ReplyPort; rp != 0 {
+		from = netip.AddrPortFrom(from.Addr(), rp)
+	}
+	mss := s.segmentSize(c.isn, opts)
+	c.sent += uint32(len(data))
+	c.out += uint64(len(data))
 	for len(data) > mss {
-		s.segment(client, from, ourSeq, ackNo, personality.ACK, data[:mss], &opts, tx)
+		s.segment(c.key.client, from, ourSeq, c.nextSeq, personality.ACK, data[:mss], opts, tx)
 		ourSeq += uint32(mss)
 		data = data[mss:]
 	}
@@ -157,21 +400,32 @@ func (s *Stack) tcp(p []byte, tx *Tx) {
 	if len(data) > 0 {
 		fl |= personality.PSH
 	}
-	if res.FIN {
+	if fin {
 		fl |= personality.FIN
+		c.finSent = true
+		c.sent++
+		if !c.finRcvd {
+			c.why = event.EndClose // we close first
+		}
 	}
-	s.segment(client, from, ourSeq, ackNo, fl, data, &opts, tx)
-	switch {
-	case len(res.Reply) > 0:
-		ev.Reply = "data"
-	case res.FIN:
-		ev.Reply = "fin-ack"
-	default:
-		ev.Reply = "ack"
+	s.segment(c.key.client, from, ourSeq, c.nextSeq, fl, data, opts, tx)
+}
+
+// closeIfDone ends a connection whose FINs were both exchanged. It
+// lingers (a retransmitted FIN is acknowledged, not reset) until Tick
+// removes it.
+func (s *Stack) closeIfDone(sh *connShard, c *conn, now time.Time) {
+	if c.finRcvd && c.finSent && !c.ended {
+		why := event.EndFIN
+		if c.why == event.EndClose {
+			why = event.EndClose
+		}
+		end(c, why, &s.ends, s.cfg.Conns.reg, now)
 	}
 }
 
-// synAck answers a connection request with a cookie ISN.
+// synAck answers a connection request with a cookie ISN, and remembers
+// the handshake to retransmit the SYN-ACK when the personality does.
 func (s *Stack) synAck(client, server netip.AddrPort, seq uint32, flags uint8, o *tcpOpts, tx *Tx) {
 	f, ev := &s.f, s.f.ev
 	if !s.allow(BudgetSYNACK, 1) {
@@ -181,6 +435,18 @@ func (s *Stack) synAck(client, server netip.AddrPort, seq uint32, flags uint8, o
 	}
 	slot := uint32(f.meta.Time.Unix() / CookiePeriod)
 	isn := s.isn(client, server, slot, mssIndex(o.mss))
+	s.writeSynAck(client, server, isn, seq, flags, o, tx)
+	ev.Reply = "syn-ack"
+	if len(s.p.SYNACKRetries) > 0 {
+		s.synq.add(connKey{client, server}, pending{isn: isn, seq: seq, flags: flags, opts: *o,
+			peer: s.peerOf(o), next: f.meta.Time.Add(s.p.SYNACKRetries[0]),
+			expires: f.meta.Time.Add(synLifetime(s.p.SYNACKRetries))})
+	}
+}
+
+// writeSynAck appends a SYN-ACK with our ISN isn to the client's SYN seq.
+func (s *Stack) writeSynAck(client, server netip.AddrPort, isn, seq uint32, flags uint8, o *tcpOpts, tx *Tx) {
+	f := &s.f
 	off := s.replyIP(tx, 6, s.p.SYNACK)
 	optLen := 0
 	if s.p.SYNACKOptions {
@@ -234,7 +500,6 @@ func (s *Stack) synAck(client, server netip.AddrPort, seq uint32, flags uint8, o
 		}
 	}
 	s.endIP(tx, off, 16)
-	ev.Reply = "syn-ack"
 }
 
 // segmentSize is the most data in one segment: the client's MSS (from the

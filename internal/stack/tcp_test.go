@@ -483,6 +483,10 @@ func TestCookieSlots(t *testing.T) {
 	if out := e.handleMeta(tcpFrame(t, false, personality.ACK, 1001, isn+1, "", nil), Meta{Time: later}); e.ev.Verdict == event.Dropped || len(out) != 0 {
 		t.Errorf("previous slot refused: %q", e.ev.Reason)
 	}
+	// (a fresh handshake: the ACK above opened a connection, which
+	// accepts its ACKs however late)
+	e = newEnv(t, personality.Linux())
+	isn = handshake(t, e, false)
 	muchLater := testTime.Add(3 * CookiePeriod * 1e9)
 	if e.handleMeta(tcpFrame(t, false, personality.ACK, 1001, isn+1, "", nil), Meta{Time: muchLater}); e.ev.Reason != event.ReasonBadCookie {
 		t.Errorf("expired cookie accepted")

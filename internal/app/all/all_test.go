@@ -42,34 +42,22 @@ func FuzzStream(f *testing.F) {
 		if err := reg.SetEnabled([]string{"all"}, true); err != nil {
 			t.Fatal(err)
 		}
-		tab := app.NewTable(reg, app.TableConfig{MaxConns: 4, MaxBytes: 1 << 16, MaxBuffer: 4096})
 		pers := "linux"
 		if masscanned {
 			pers = "masscanned"
 		}
-		seg := app.Segment{
-			Key:         app.Key{Client: netip.MustParseAddrPort("198.51.100.1:40000"), Server: netip.MustParseAddrPort("198.51.100.2:80")},
-			Seq:         1000,
-			Ack:         5001,
-			Personality: pers,
-			Now:         time.Unix(1764072000, 0),
-			Rand:        func(p []byte) { clear(p) },
-		}
-		seg.Cookies[0] = 5000
+		var st app.Stream
+		st.Reset(app.Conn{Transport: app.TCP, Client: netip.MustParseAddrPort("198.51.100.1:40000"),
+			Server: netip.MustParseAddrPort("198.51.100.2:80"), Personality: pers,
+			Now: time.Unix(1764072000, 0), Rand: func(p []byte) { clear(p) }})
 		step := int(cut%16) + 1
 		for len(stream) > 0 {
 			n := min(step, len(stream))
-			seg.Payload = stream[:n]
-			res := tab.Segment(&seg)
-			if res.Status != app.Accepted {
-				t.Fatalf("in-order segment refused: %v", res.Status)
+			st.Feed(reg, stream[:n], 4096)
+			if st.Buffered() > 4096 {
+				t.Fatalf("buffered %d bytes", st.Buffered())
 			}
-			seg.Seq += uint32(n)
-			seg.Ack += uint32(len(res.Reply))
 			stream = stream[n:]
-		}
-		if st := tab.Stats(); st.Bytes > 1<<16 {
-			t.Fatalf("buffered %d bytes", st.Bytes)
 		}
 	})
 }

@@ -250,31 +250,30 @@ func FuzzServe(f *testing.F) {
 	})
 }
 
-// TestTableSegmented drives the handler through the connection table: a
-// verb split across segments, then two pipelined requests in one segment.
-func TestTableSegmented(t *testing.T) {
+// TestStreamSegmented drives the handler through an app.Stream, as the
+// stack's connection table does: a verb split across segments, then two
+// pipelined requests in one segment.
+func TestStreamSegmented(t *testing.T) {
 	var reg app.Registry
 	reg.Register(New(), true, Description)
-	tab := app.NewTable(&reg, app.TableConfig{})
-	key := app.Key{Client: netip.MustParseAddrPort("192.0.2.1:40000"), Server: netip.MustParseAddrPort("198.51.100.1:80")}
-	seq := uint32(1000)
-	send := func(p string) app.SegmentResult {
-		s := &app.Segment{Key: key, Seq: seq, Ack: 5001, Payload: []byte(p), Cookies: [2]uint32{5000, 1},
-			Personality: "linux", Now: now, Rand: func(b []byte) { clear(b) }}
-		seq += uint32(len(p))
-		return tab.Segment(s)
+	var st app.Stream
+	st.Reset(app.Conn{Transport: app.TCP, Client: netip.MustParseAddrPort("192.0.2.1:40000"),
+		Server: netip.MustParseAddrPort("198.51.100.1:80"), Personality: "linux", Now: now, Rand: func(b []byte) { clear(b) }})
+	send := func(p string) []byte {
+		r, _, _ := st.Feed(&reg, []byte(p), 1<<16)
+		return r
 	}
-	if r := send("GE"); len(r.Reply) != 0 {
-		t.Fatalf("reply to a partial verb: %q", r.Reply)
+	if r := send("GE"); len(r) != 0 {
+		t.Fatalf("reply to a partial verb: %q", r)
 	}
-	if r := send("T / HTTP/1.1\r\n"); len(r.Reply) != 0 {
-		t.Fatalf("reply to a partial request: %q", r.Reply)
+	if r := send("T / HTTP/1.1\r\n"); len(r) != 0 {
+		t.Fatalf("reply to a partial request: %q", r)
 	}
-	if r := send("\r\n"); string(r.Reply) != linuxReply("keep-alive", true) {
-		t.Fatalf("reply %q", r.Reply)
+	if r := send("\r\n"); string(r) != linuxReply("keep-alive", true) {
+		t.Fatalf("reply %q", r)
 	}
 	r := send("GET /a HTTP/1.1\r\n\r\nHEAD /b HTTP/1.1\r\n\r\n")
-	if string(r.Reply) != linuxReply("keep-alive", true)+linuxReply("keep-alive", false) {
-		t.Fatalf("pipelined reply %q", r.Reply)
+	if string(r) != linuxReply("keep-alive", true)+linuxReply("keep-alive", false) {
+		t.Fatalf("pipelined reply %q", r)
 	}
 }

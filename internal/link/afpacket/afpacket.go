@@ -92,6 +92,7 @@ type AFPacket struct {
 	draining    atomic.Bool // Drain called: no more waiting for frames
 	drainWaited bool        // the one short wait of a drain was done
 	timeout     int         // block timeout, ms
+	deadline    time.Time   // RecvTimeout's (zero: none); guarded by rmu
 
 	received   atomic.Uint64
 	sent       atomic.Uint64
@@ -261,8 +262,17 @@ func (a *AFPacket) blockStatus(b int) *uint32 {
 // Recv returns the next frame from the ring. Frame.Data is valid until
 // the next Recv (or, for a tagged frame, until the next Recv as well).
 func (a *AFPacket) Recv(f *link.Frame) error {
+	return a.RecvTimeout(f, 0)
+}
+
+// RecvTimeout is Recv giving up with link.ErrTimeout after d (0: never).
+func (a *AFPacket) RecvTimeout(f *link.Frame, d time.Duration) error {
 	a.rmu.Lock()
 	defer a.rmu.Unlock()
+	a.deadline = time.Time{}
+	if d > 0 {
+		a.deadline = time.Now().Add(d)
+	}
 	a.held = false
 	if a.closed.Load() {
 		a.unmap()
@@ -359,11 +369,19 @@ func (a *AFPacket) nextBlock() error {
 			_, _ = unix.Poll(pfd, 2*a.timeout+10)
 			continue
 		}
+		wait := pollTimeout
+		if !a.deadline.IsZero() {
+			left := time.Until(a.deadline)
+			if left <= 0 {
+				return link.ErrTimeout
+			}
+			wait = min(wait, int(left/time.Millisecond)+1)
+		}
 		pfd := []unix.PollFd{
 			{Fd: int32(fd), Events: unix.POLLIN | unix.POLLERR},
 			{Fd: int32(efd), Events: unix.POLLIN},
 		}
-		if _, err := unix.Poll(pfd, pollTimeout); err != nil && !errors.Is(err, unix.EINTR) {
+		if _, err := unix.Poll(pfd, wait); err != nil && !errors.Is(err, unix.EINTR) {
 			if a.closed.Load() {
 				continue
 			}

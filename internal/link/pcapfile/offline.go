@@ -153,6 +153,11 @@ func NewTee(l link.Link, rec *Recorder) *Tee { return &Tee{Link: l, rec: rec} }
 // Drain drains the inner link when it can (see link.Drainer).
 func (t *Tee) Drain() { link.Drain(t.Link) }
 
+// RecvTimeout receives from the inner link, giving up after d if it can.
+func (t *Tee) RecvTimeout(f *link.Frame, d time.Duration) error {
+	return link.RecvTimeout(t.Link, f, d)
+}
+
 // Send sends frame on the inner link and records it.
 func (t *Tee) Send(frame []byte) error {
 	if err := t.Link.Send(frame); err != nil {

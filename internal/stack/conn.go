@@ -1,0 +1,296 @@
+package stack
+
+import (
+	"hash/maphash"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/event"
+	"github.com/masscanned-go/masscanned/internal/personality"
+)
+
+// Default bounds and timers of the connection table (flags override them).
+const (
+	DefaultMaxConns     = 65536
+	DefaultMaxConnBytes = 64 << 20 // all buffered bytes, whole table
+	DefaultMaxBuffer    = 64 << 10 // buffered bytes per connection
+	DefaultIdleTimeout  = 60 * time.Second
+	// DefaultGreetAfter: a silent client on a port whose well-known
+	// service speaks first is greeted after this long. nmap's NULL probe
+	// waits 6 s (totalwaitms in nmap-service-probes), masscan's banner
+	// check a few seconds; 2 s fits inside both.
+	DefaultGreetAfter = 2 * time.Second
+	// lingerTime is how long an ended connection stays to finish the
+	// closing handshake (the client's last ACK or FIN) quietly.
+	lingerTime = 10 * time.Second
+	numShards  = 64
+)
+
+// ConnConfig bounds the connection table and sets its timers.
+type ConnConfig struct {
+	MaxConns    int           // entries, whole table
+	MaxBytes    int           // buffered bytes, whole table
+	MaxBuffer   int           // buffered bytes per connection
+	IdleTimeout time.Duration // a connection that receives nothing this long ends (idle)
+	// GreetAfter: greet a silent client after this long on a port whose
+	// well-known service speaks first; negative: never.
+	GreetAfter time.Duration
+}
+
+// connKey is a connection's 4-tuple.
+type connKey struct {
+	client, server netip.AddrPort
+}
+
+// peer is what is needed to send to a connection's client without a frame
+// from it (timers: greetings, idle close, SYN-ACK retransmission).
+type peer struct {
+	mac    [6]byte
+	vlan   uint16
+	tagged bool
+	v6     bool
+	tos    uint8
+	ts     bool   // the client uses timestamps
+	tsEcho uint32 // the client's last TSval
+	p      *personality.Personality
+}
+
+// conn is one TCP connection: all of its TCP state lives here; its
+// application side is the Stream.
+type conn struct {
+	key      connKey
+	isn      uint32 // our initial sequence number
+	nextSeq  uint32 // next client sequence number expected
+	sent     uint32 // sequence space we used: data bytes and our FIN
+	finRcvd  bool   // the client sent its FIN
+	finSent  bool   // we sent our FIN
+	finAcked bool   // the client acknowledged our FIN
+	ended    bool   // the end event was emitted; lingering to close quietly
+	greeted  bool
+	why      string // end reason once ended
+	opened   time.Time
+	last     time.Time // last segment received
+	greetAt  time.Time // zero: no greeting pending
+	until    time.Time // lingering: removed after this
+	in, out  uint64    // payload bytes received / sent
+	peer     peer
+	stream   app.Stream
+
+	prev, next *conn // LRU list, head = most recently active
+}
+
+// ConnTable holds the TCP connections of every worker of a process. It is
+// sharded by 4-tuple so that workers rarely contend, and bounded in
+// connections and buffered bytes: when full, the least recently active
+// connection of the shard ends (evicted).
+type ConnTable struct {
+	reg     *app.Registry
+	cfg     ConnConfig
+	seed    maphash.Seed
+	shards  [numShards]connShard
+	entries atomic.Int64
+}
+
+type connShard struct {
+	mu         sync.Mutex
+	m          map[connKey]*conn
+	head, tail *conn
+	free       *conn // recycled entries (linked by next)
+	bytes      int
+	maxConns   int
+	maxBytes   int
+	evicted    uint64
+}
+
+// NewConnTable makes a table dispatching application bytes to reg.
+func NewConnTable(reg *app.Registry, cfg ConnConfig) *ConnTable {
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxConnBytes
+	}
+	if cfg.MaxBuffer <= 0 {
+		cfg.MaxBuffer = DefaultMaxBuffer
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.GreetAfter == 0 {
+		cfg.GreetAfter = DefaultGreetAfter
+	}
+	if reg == nil {
+		reg = &app.Registry{}
+	}
+	t := &ConnTable{reg: reg, cfg: cfg, seed: maphash.MakeSeed()}
+	pc := (cfg.MaxConns + numShards - 1) / numShards
+	pb := (cfg.MaxBytes + numShards - 1) / numShards
+	for i := range t.shards {
+		t.shards[i].m = make(map[connKey]*conn)
+		t.shards[i].maxConns = pc
+		t.shards[i].maxBytes = pb
+	}
+	return t
+}
+
+func (t *ConnTable) shardIndex(k *connKey) int {
+	var h maphash.Hash
+	h.SetSeed(t.seed)
+	a := k.client.Addr().As16()
+	b := k.server.Addr().As16()
+	h.Write(a[:])
+	h.Write(b[:])
+	p := [4]byte{byte(k.client.Port() >> 8), byte(k.client.Port()), byte(k.server.Port() >> 8), byte(k.server.Port())}
+	h.Write(p[:])
+	return int(h.Sum64() % numShards)
+}
+
+// ConnStats is a snapshot of the table's size.
+type ConnStats struct {
+	Conns   int
+	Bytes   int
+	Evicted uint64
+}
+
+// Stats sums the shards.
+func (t *ConnTable) Stats() ConnStats {
+	var s ConnStats
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		s.Conns += len(sh.m)
+		s.Bytes += sh.bytes
+		s.Evicted += sh.evicted
+		sh.mu.Unlock()
+	}
+	return s
+}
+
+// newConn takes a recycled entry or allocates one.
+func (sh *connShard) newConn() *conn {
+	c := sh.free
+	if c == nil {
+		return &conn{}
+	}
+	sh.free = c.next
+	*c = conn{}
+	return c
+}
+
+func (sh *connShard) insert(c *conn, ends *[]event.Event, reg *app.Registry, now time.Time) {
+	for len(sh.m) >= sh.maxConns && sh.tail != nil {
+		sh.evict(sh.tail, ends, reg, now)
+	}
+	sh.m[c.key] = c
+	sh.pushFront(c)
+}
+
+// pushFront makes c the most recently active entry.
+func (sh *connShard) pushFront(c *conn) {
+	c.prev = nil
+	c.next = sh.head
+	if sh.head != nil {
+		sh.head.prev = c
+	}
+	sh.head = c
+	if sh.tail == nil {
+		sh.tail = c
+	}
+}
+
+func (sh *connShard) unlink(c *conn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else {
+		sh.head = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	} else {
+		sh.tail = c.prev
+	}
+	c.prev, c.next = nil, nil
+}
+
+func (sh *connShard) touch(c *conn) {
+	if sh.head == c {
+		return
+	}
+	sh.unlink(c)
+	sh.pushFront(c)
+}
+
+// remove takes c out of the table, ending it first (with its event) if
+// it has not ended yet.
+func (sh *connShard) remove(c *conn, why string, ends *[]event.Event, reg *app.Registry, now time.Time) {
+	if !c.ended {
+		end(c, why, ends, reg, now)
+	}
+	sh.unlink(c)
+	delete(sh.m, c.key)
+	sh.bytes -= c.stream.Buffered()
+	c.stream = app.Stream{}
+	c.next = sh.free
+	sh.free = c
+}
+
+func (sh *connShard) evict(c *conn, ends *[]event.Event, reg *app.Registry, now time.Time) {
+	if !c.ended {
+		sh.evicted++
+	}
+	sh.remove(c, event.EndEvicted, ends, reg, now)
+}
+
+// shrink ends least recently active connections other than keep until
+// the shard's buffered bytes fit its budget.
+func (sh *connShard) shrink(keep *conn, ends *[]event.Event, reg *app.Registry, now time.Time) {
+	for sh.bytes > sh.maxBytes && sh.tail != nil && sh.tail != keep {
+		sh.evict(sh.tail, ends, reg, now)
+	}
+}
+
+// end records c's end (one event) and tells its handler; c stays in the
+// table until removed.
+func end(c *conn, why string, ends *[]event.Event, reg *app.Registry, now time.Time) {
+	if c.ended {
+		return
+	}
+	c.ended = true
+	c.why = why
+	c.until = now.Add(lingerTime)
+	c.greetAt = time.Time{}
+	proto := c.stream.Proto(reg)
+	c.stream.Close(reg, why)
+	*ends = append(*ends, event.Event{
+		Time:    now,
+		Verdict: event.Received,
+		Layer:   "tcp",
+		SrcIP:   c.key.client.Addr(),
+		DstIP:   c.key.server.Addr(),
+		IPProto: 6,
+		SrcPort: c.key.client.Port(),
+		DstPort: c.key.server.Port(),
+		Conn: event.ConnEnd{
+			End:      why,
+			Duration: now.Sub(c.opened),
+			BytesIn:  c.in,
+			BytesOut: c.out,
+			Proto:    proto,
+			Greeted:  c.greeted,
+		},
+	})
+}
+
+// setBuffered accounts for a change of c's buffered bytes.
+func (sh *connShard) account(before int, c *conn) {
+	sh.bytes += c.stream.Buffered() - before
+}
+
+// ackInRange: ack acknowledges something between our SYN and everything
+// we sent (isn+1 .. isn+1+sent, sent counting our FIN).
+func ackInRange(ack, isn, sent uint32) bool {
+	return ack-(isn+1) <= sent
+}

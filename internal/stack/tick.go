@@ -1,0 +1,216 @@
+package stack
+
+import (
+	"time"
+
+	"github.com/masscanned-go/masscanned/internal/event"
+)
+
+// DefaultMaxPending bounds the handshakes a Stack remembers to retransmit
+// their SYN-ACK (Linux's SYN backlog plays this role): beyond it, SYNs are
+// answered by pure cookies with no retransmission, as Linux under a SYN
+// flood.
+const DefaultMaxPending = 4096
+
+// pending is a handshake whose SYN-ACK may be retransmitted.
+type pending struct {
+	isn, seq uint32 // our ISN, the client's
+	flags    uint8  // of the SYN (ECN setup)
+	tries    uint8  // retransmissions sent
+	opts     tcpOpts
+	peer     peer
+	next     time.Time // next retransmission
+	expires  time.Time // the handshake is forgotten (no ACK accepted) after
+}
+
+// synQueue is a Stack's pending handshakes. The link spreads flows over
+// workers by 4-tuple, so a handshake's SYN and ACK reach the same Stack:
+// no lock is needed.
+type synQueue struct {
+	m    map[connKey]pending
+	max  int
+	full uint64 // SYNs answered without retransmission: queue full
+}
+
+func newSynQueue(max int) synQueue {
+	if max <= 0 {
+		max = DefaultMaxPending
+	}
+	return synQueue{m: make(map[connKey]pending, max), max: max}
+}
+
+func (q *synQueue) add(k connKey, p pending) {
+	if _, ok := q.m[k]; !ok && len(q.m) >= q.max {
+		q.full++
+		return
+	}
+	q.m[k] = p
+}
+
+// isn is the ISN of key's pending handshake, if it has not expired.
+func (q *synQueue) isn(k connKey, now time.Time) (uint32, bool) {
+	if len(q.m) == 0 {
+		return 0, false
+	}
+	p, ok := q.m[k]
+	return p.isn, ok && now.Before(p.expires)
+}
+
+// synLifetime is how long a handshake waits for its ACK: through every
+// retransmission, then twice the last delay (Linux: 1+2+4+8+16+32 s).
+func synLifetime(retries []time.Duration) time.Duration {
+	var d time.Duration
+	for _, r := range retries {
+		d += r
+	}
+	if n := len(retries); n > 0 {
+		d += 2 * retries[n-1]
+	}
+	return d
+}
+
+func (q *synQueue) remove(k connKey) {
+	if len(q.m) != 0 {
+		delete(q.m, k)
+	}
+}
+
+// TickInterval is how often the run loop should call Tick: timers fire
+// within this of their time.
+const TickInterval = 100 * time.Millisecond
+
+// Tick runs the timers due at now: SYN-ACK retransmissions, greetings of
+// silent clients, connections idle for too long, ended connections done
+// lingering. Replies are appended to tx; every action is one event given
+// to Config.Emit, as are connection ends. Time enters the stack only
+// through Handle's Meta and Tick.
+func (s *Stack) Tick(now time.Time, tx *Tx) {
+	s.tickSynq(now, tx)
+	t := s.cfg.Conns
+	step := max(1, s.cfg.Workers)
+	if t.entries.Load() != 0 {
+		for i := s.cfg.Worker % step; i < numShards; i += step {
+			s.tickShard(&t.shards[i], now, tx)
+		}
+	}
+	s.flushEnds()
+}
+
+// fromPeer sets up the frame context to send to key's client without a
+// frame from it.
+func (s *Stack) fromPeer(k connKey, pe *peer, now time.Time) {
+	s.f = frame{meta: Meta{Time: now}, ev: &s.tickEv, filt: s.filt.Load(),
+		srcMAC: pe.mac, vlan: pe.vlan, tagged: pe.tagged, v6: pe.v6, tos: pe.tos,
+		src: k.client.Addr(), dst: k.server.Addr(), proto: 6}
+	s.p = pe.p
+	ev := &s.tickEv
+	ev.Reset()
+	ev.Time, ev.Layer = now, "tcp"
+	ev.SrcIP, ev.DstIP, ev.IPProto = k.client.Addr(), k.server.Addr(), 6
+	ev.SrcPort, ev.DstPort = k.client.Port(), k.server.Port()
+}
+
+// emitTick emits the timer action's event if it sent something.
+func (s *Stack) emitTick(tx *Tx, n0 int) {
+	ev := &s.tickEv
+	if tx.Len() > n0 {
+		ev.Verdict = event.Answered
+		for i := n0; i < tx.Len(); i++ {
+			ev.ReplyLen += len(tx.Frame(i))
+		}
+	}
+	if s.cfg.Emit != nil && (ev.Reply != "" || ev.Suppressed != "") {
+		s.cfg.Emit(ev)
+	}
+}
+
+func (s *Stack) tickSynq(now time.Time, tx *Tx) {
+	for k, p := range s.synq.m {
+		if now.Before(p.next) {
+			continue
+		}
+		retries := p.peer.p.SYNACKRetries
+		if int(p.tries) >= len(retries) || !now.Before(p.expires) {
+			delete(s.synq.m, k)
+			continue
+		}
+		s.fromPeer(k, &p.peer, now)
+		n0 := tx.Len()
+		if s.allow(BudgetSYNACK, 1) {
+			s.writeSynAck(k.client, k.server, p.isn, p.seq, p.flags, &p.opts, tx)
+			s.tickEv.Reply = "syn-ack"
+		} else {
+			s.tickEv.Suppressed = "syn-ack"
+			s.tickEv.Reason = event.ReasonRateLimited
+		}
+		if s.tickEv.Reason == "" {
+			s.tickEv.Reason = event.ReasonRetransmit
+		}
+		s.emitTick(tx, n0)
+		p.tries++
+		if int(p.tries) < len(retries) {
+			p.next = now.Add(retries[p.tries])
+		} else {
+			p.next = p.expires // no more SYN-ACKs; the ACK is awaited until then
+		}
+		s.synq.m[k] = p
+	}
+}
+
+func (s *Stack) tickShard(sh *connShard, now time.Time, tx *Tx) {
+	t := s.cfg.Conns
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for c := sh.tail; c != nil; {
+		prev := c.prev
+		switch {
+		case c.ended:
+			if !now.Before(c.until) {
+				sh.remove(c, c.why, &s.ends, t.reg, now)
+				t.entries.Add(-1)
+			}
+		case now.Sub(c.last) >= t.cfg.IdleTimeout:
+			// A server closes a connection that stays silent (nginx's
+			// client_header_timeout, sshd's LoginGraceTime): FIN.
+			s.fromPeer(c.key, &c.peer, now)
+			n0 := tx.Len()
+			why := event.EndIdle
+			if c.why == event.EndClose {
+				why = event.EndClose // we had closed; the client never did
+			}
+			if !c.finSent {
+				o := tcpOpts{ts: c.peer.ts, tsVal: c.peer.tsEcho}
+				s.sendData(c, nil, true, &o, tx)
+				s.tickEv.Reply = "fin-ack"
+			}
+			s.tickEv.Reason = event.ReasonIdle
+			s.emitTick(tx, n0)
+			end(c, why, &s.ends, t.reg, now)
+		case !c.greetAt.IsZero() && !now.Before(c.greetAt) && c.in == 0:
+			s.fromPeer(c.key, &c.peer, now)
+			n0 := tx.Len()
+			o := tcpOpts{ts: c.peer.ts, tsVal: c.peer.tsEcho}
+			svc := wellKnownService(c.key.server.Port())
+			s.greet(sh, c, svc, &o, tx)
+			s.emitTick(tx, n0)
+			if c.finRcvd && c.finSent {
+				end(c, event.EndClose, &s.ends, t.reg, now)
+			}
+		}
+		c = prev
+	}
+}
+
+// flushEnds emits the connection-end events collected.
+func (s *Stack) flushEnds() {
+	if len(s.ends) == 0 {
+		return
+	}
+	if s.cfg.Emit != nil {
+		for i := range s.ends {
+			s.cfg.Emit(&s.ends[i])
+		}
+	}
+	clear(s.ends)
+	s.ends = s.ends[:0]
+}
