@@ -12,6 +12,7 @@ import (
 type Stream struct {
 	Conn    Conn
 	handler int // hUnknown, hDead, else registry index
+	served  int // the handler that served the stream, -1: none
 	buf     []byte
 }
 
@@ -22,7 +23,7 @@ const (
 
 // Reset starts a new stream for c.
 func (st *Stream) Reset(c Conn) {
-	*st = Stream{Conn: c, handler: hUnknown}
+	*st = Stream{Conn: c, handler: hUnknown, served: -1}
 }
 
 // Buffered is the memory the stream holds for unconsumed bytes.
@@ -37,8 +38,8 @@ func (st *Stream) Drop() {
 
 // Proto is the name of the handler serving the stream ("" while none).
 func (st *Stream) Proto(r *Registry) string {
-	if st.handler >= 0 {
-		return r.list[st.handler].h.Name()
+	if st.served >= 0 {
+		return r.list[st.served].h.Name()
 	}
 	return ""
 }
@@ -58,7 +59,7 @@ func (st *Stream) Greet(r *Registry, service string) (reply []byte, a *event.App
 		return nil, nil, false, false
 	}
 	g := r.list[idx].h.(Greeter)
-	st.handler = idx
+	st.handler, st.served = idx, idx
 	res := g.Greet(&st.Conn)
 	a = &event.App{Proto: g.Name(), Fields: res.Fields}
 	if res.Close {
@@ -89,7 +90,7 @@ func (st *Stream) Feed(r *Registry, p []byte, maxBuf int) (reply []byte, a *even
 		idx, maybe := r.detect(st.buf, TCP)
 		switch {
 		case idx >= 0:
-			st.handler = idx
+			st.handler, st.served = idx, idx
 		case maybe:
 			return nil, nil, false
 		default:
@@ -130,8 +131,8 @@ func (st *Stream) Feed(r *Registry, p []byte, maxBuf int) (reply []byte, a *even
 // Close tells the handler, if it wants to know, that the connection ended
 // (why: an event.End* reason), and releases the buffer.
 func (st *Stream) Close(r *Registry, why string) {
-	if st.handler >= 0 {
-		if c, ok := r.list[st.handler].h.(Closer); ok {
+	if st.served >= 0 {
+		if c, ok := r.list[st.served].h.(Closer); ok {
 			c.Closed(&st.Conn, why)
 		}
 	}

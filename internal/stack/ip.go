@@ -123,6 +123,7 @@ func (s *Stack) ipv4(b []byte, tx *Tx) {
 		return
 	}
 	s.lookupHost(f.dst)
+	f.ipPkt = b[:total]
 	s.l4(b[ihl:total], tx)
 }
 
@@ -151,6 +152,8 @@ func (s *Stack) ipv6(b []byte, tx *Tx) {
 	nh := b[6]
 	f.tos = b[0]<<4 | b[1]>>4
 	p := b[40 : 40+plen]
+	f.ipPkt = b[:40+plen]
+	f.nhOff = 6
 	ev.SrcIP, ev.DstIP = f.src, f.dst
 	for i := 0; ; i++ {
 		if nh != 0 && nh != 43 && nh != 60 && nh != 44 && nh != 51 && nh != 50 && nh != 59 {
@@ -180,6 +183,7 @@ func (s *Stack) ipv6(b []byte, tx *Tx) {
 			return
 		}
 		nh = p[0]
+		f.nhOff = uint32(40 + plen - len(p))
 		p = p[n:]
 	}
 	f.proto = nh
@@ -230,6 +234,13 @@ func (s *Stack) l4(p []byte, tx *Tx) {
 	case f.proto == 58 && f.v6:
 		s.icmpv6(p, tx)
 	default:
+		if f.host != nil && !(f.v6 && f.proto == 1) {
+			// a profiled host's kernel: protocol unreachable (not for
+			// ICMPv4 carried in IPv6, which Linux ignores)
+			f.ev.Reason = event.ReasonProtoUnreach
+			s.unreachable(false, tx)
+			return
+		}
 		f.ev.Drop(f.ev.Layer, event.ReasonProtoNotHandled)
 	}
 }

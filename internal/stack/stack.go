@@ -83,14 +83,15 @@ type Meta struct {
 // Stack handles frames. A Stack is not safe for concurrent use: give each
 // worker its own (they may share Config.Table and Config.Budget).
 type Stack struct {
-	cfg    Config
-	p      *personality.Personality
-	k0, k1 uint64
-	rng    *rand.ChaCha8
-	filt   atomic.Pointer[filters]
-	prof   atomic.Pointer[profState]
-	randFn func([]byte)
-	synq   synQueue
+	cfg     Config
+	p       *personality.Personality
+	k0, k1  uint64
+	rng     *rand.ChaCha8
+	filt    atomic.Pointer[filters]
+	prof    atomic.Pointer[profState]
+	randFn  func([]byte)
+	synq    synQueue
+	icmpLim icmpLimiter
 
 	// per-frame scratch, reused
 	f      frame
@@ -120,6 +121,8 @@ type frame struct {
 	tos      uint8 // IPv4 TOS or IPv6 traffic class of the request
 	dstMcast bool
 	host     *profile.Host // the destination's host profile, nil: default
+	ipPkt    []byte        // the whole IP packet (quoted by ICMP errors)
+	nhOff    uint32        // IPv6: offset of the next header field naming proto
 }
 
 var (

@@ -35,6 +35,11 @@ func (s *Stack) udp(p []byte, tx *Tx) {
 	}
 	payload := p[8:]
 	ev.PayloadLen = len(payload)
+	if f.host != nil && !f.host.UDPOpen(ev.DstPort) {
+		ev.Reason = event.ReasonClosedPort
+		s.unreachable(true, tx)
+		return
+	}
 	if len(payload) == 0 {
 		ev.Reason = event.ReasonNoApp
 		return
