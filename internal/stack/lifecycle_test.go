@@ -16,10 +16,10 @@ import (
 
 // greetApp is a server-first test protocol: it greets "HELLO\n" on the
 // "ssh" service, answers lines with "OK\n" and closes on "QUIT".
-type greetApp struct{ lineApp }
+type greetApp struct{}
 
-func (greetApp) Name() string                          { return "greet" }
-func (greetApp) Service() string                       { return "ssh" }
+func (greetApp) Name() string                             { return "greet" }
+func (greetApp) Service() string                          { return "ssh" }
 func (greetApp) Detect([]byte, app.Transport) app.Verdict { return app.No }
 func (greetApp) Greet(c *app.Conn) app.Result {
 	return app.Result{Reply: []byte("HELLO " + c.Banner("ssh", "default") + "\n")}

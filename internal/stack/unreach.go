@@ -59,7 +59,6 @@ type peerBucket struct {
 type icmpLimiter struct {
 	global bucket
 	peers  []peerBucket
-	k0, k1 uint64
 }
 
 func (l *icmpLimiter) allow(s *Stack, peer netip.Addr, now time.Time) bool {
