@@ -502,4 +502,18 @@ func TestContribProfiles(t *testing.T) {
 			}
 		}
 	}
+	// linux-web.toml lists a staging host before the range holding it.
+	p, err := Load("../../contrib/profiles/linux-web.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]string{"192.0.2.80": "web-staging", "192.0.2.81": "web", "192.0.2.200": ""} {
+		h, got := p.Lookup(netip.MustParseAddr(addr)), ""
+		if h != nil {
+			got = h.Name
+		}
+		if got != want {
+			t.Errorf("linux-web.toml: Lookup(%s) = %q, want %q", addr, got, want)
+		}
+	}
 }
