@@ -32,6 +32,11 @@ func FuzzParse(f *testing.F) {
 		if len(p.Hosts) == 0 {
 			t.Fatal("parsed with no hosts")
 		}
+		// The line scanner must see the hosts the decoder saw, or the
+		// lines it gives would belong to another host.
+		if n := len(locate(in).hosts); n != len(p.Hosts) {
+			t.Fatalf("decoder found %d hosts, line scanner %d", len(p.Hosts), n)
+		}
 		lines := strings.Count(string(in), "\n") + 1
 		for i, h := range p.Hosts {
 			if h.Line < 1 || h.Line > lines {

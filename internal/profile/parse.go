@@ -22,6 +22,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error formats the problem as "file:line: problem".
 func (e *Error) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
 // hostKeys are the keys a [[host]] table may hold, sorted.

@@ -397,6 +397,8 @@ func TestErrors(t *testing.T) {
 			`web.toml:3: host 1: services: must be a table of port = "service", not a list`},
 		{"unknown banner", "[[host]]\naddresses = [\"192.0.2.1\"]\n[host.banners]\nssh = \"SSH-2.0-x\"\nhttp = \"nginx\"\n",
 			`web.toml:5: host 1: banners: unknown key "http" (known: ` + strings.Join(KnownBanners, ", ") + ")"},
+		{"dotted key order", "[[host]]\naddresses = [\"192.0.2.1\"]\nbanners.ssh = \"\\u0007\"\ntcp = [0]\n",
+			`web.toml:3: host 1: banners: ssh: character '\a' at byte 0 is not printable`},
 		{"banner dotted key", "[[host]]\naddresses = [\"192.0.2.1\"]\nbanners.ssh = \"SSH-2.0-x\"\nbanners.sshd = \"x\"\n",
 			`web.toml:4: host 1: banners: unknown key "sshd" (known: ` + strings.Join(KnownBanners, ", ") + ")"},
 		{"banner too long", "[[host]]\naddresses = [\"192.0.2.1\"]\n[host.banners]\nhttp_server = \"" + strings.Repeat("x", 256) + "\"\n",
