@@ -181,7 +181,8 @@ func (sc *scanner) header() {
 	}
 }
 
-// record notes the line of a key path (the first time it is seen).
+// record notes the line of a key path and of its parents (the first time
+// each is seen).
 func (sc *scanner) record(path []string, line int) {
 	if len(path) == 0 {
 		return
@@ -192,9 +193,12 @@ func (sc *scanner) record(path []string, line int) {
 		}
 		return
 	}
-	k := strings.Join(path, keySep)
-	if _, ok := sc.host.keys[k]; !ok {
-		sc.host.keys[k] = line
+	// A dotted key (banners.ssh = ...) also defines its parents.
+	for n := 1; n <= len(path); n++ {
+		k := strings.Join(path[:n], keySep)
+		if _, ok := sc.host.keys[k]; !ok {
+			sc.host.keys[k] = line
+		}
 	}
 }
 

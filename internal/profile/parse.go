@@ -22,6 +22,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error formats the problem as "file:line: problem".
 func (e *Error) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
 // hostKeys are the keys a [[host]] table may hold, sorted.
@@ -34,9 +35,9 @@ func Parse(name string, data []byte) (*Profile, error) {
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &Error{File: name, Line: max(pe.Position.Line, 1), Msg: "TOML syntax: " + pe.Message}
+			return nil, &Error{File: name, Line: max(pe.Position.Line, 1), Msg: "TOML syntax: " + oneLine(pe.Message)}
 		}
-		return nil, &Error{File: name, Line: 1, Msg: "TOML: " + err.Error()}
+		return nil, &Error{File: name, Line: 1, Msg: "TOML: " + oneLine(err.Error())}
 	}
 	ps := &parser{file: name, loc: locate(data)}
 	return ps.profile(raw)
@@ -45,6 +46,27 @@ func Parse(name string, data []byte) (*Profile, error) {
 type parser struct {
 	file string
 	loc  *locs
+}
+
+// oneLine escapes the control characters of a decoder message (which may
+// quote the input) so that every error is a single line.
+func oneLine(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 func (ps *parser) errf(line int, format string, args ...any) error {

@@ -251,19 +251,19 @@ name = "mapped"
 addresses = ["::ffff:198.51.100.0/120"]
 `)
 	for addr, want := range map[string]string{
-		"192.0.2.1":          "one",
-		"::ffff:192.0.2.1":   "one",
-		"2001:db8::1":        "one",
-		"192.0.2.2":          "net", // first match wins over the later exact address
-		"192.0.2.255":        "net",
-		"::ffff:192.0.2.9":   "net",
-		"2001:db8::ffff":     "net",
-		"198.51.100.77":      "mapped",
+		"192.0.2.1":           "one",
+		"::ffff:192.0.2.1":    "one",
+		"2001:db8::1":         "one",
+		"192.0.2.2":           "net", // first match wins over the later exact address
+		"192.0.2.255":         "net",
+		"::ffff:192.0.2.9":    "net",
+		"2001:db8::ffff":      "net",
+		"198.51.100.77":       "mapped",
 		"::ffff:198.51.100.1": "mapped",
-		"192.0.3.1":          "",
-		"2001:db8:1::1":      "",
-		"::192.0.2.1":        "", // IPv4-compatible, not mapped
-		"203.0.113.1":        "",
+		"192.0.3.1":           "",
+		"2001:db8:1::1":       "",
+		"::192.0.2.1":         "", // IPv4-compatible, not mapped
+		"203.0.113.1":         "",
 	} {
 		h := p.Lookup(netip.MustParseAddr(addr))
 		got := ""
@@ -397,6 +397,8 @@ func TestErrors(t *testing.T) {
 			`web.toml:3: host 1: services: must be a table of port = "service", not a list`},
 		{"unknown banner", "[[host]]\naddresses = [\"192.0.2.1\"]\n[host.banners]\nssh = \"SSH-2.0-x\"\nhttp = \"nginx\"\n",
 			`web.toml:5: host 1: banners: unknown key "http" (known: ` + strings.Join(KnownBanners, ", ") + ")"},
+		{"dotted key order", "[[host]]\naddresses = [\"192.0.2.1\"]\nbanners.ssh = \"\\u0007\"\ntcp = [0]\n",
+			`web.toml:3: host 1: banners: ssh: character '\a' at byte 0 is not printable`},
 		{"banner dotted key", "[[host]]\naddresses = [\"192.0.2.1\"]\nbanners.ssh = \"SSH-2.0-x\"\nbanners.sshd = \"x\"\n",
 			`web.toml:4: host 1: banners: unknown key "sshd" (known: ` + strings.Join(KnownBanners, ", ") + ")"},
 		{"banner too long", "[[host]]\naddresses = [\"192.0.2.1\"]\n[host.banners]\nhttp_server = \"" + strings.Repeat("x", 256) + "\"\n",
@@ -500,6 +502,20 @@ func TestContribProfiles(t *testing.T) {
 					t.Errorf("%s:%d: %v is not a documentation prefix", f, h.Line, pf)
 				}
 			}
+		}
+	}
+	// linux-web.toml lists a staging host before the range holding it.
+	p, err := Load("../../contrib/profiles/linux-web.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]string{"192.0.2.80": "web-staging", "192.0.2.81": "web", "192.0.2.200": ""} {
+		h, got := p.Lookup(netip.MustParseAddr(addr)), ""
+		if h != nil {
+			got = h.Name
+		}
+		if got != want {
+			t.Errorf("linux-web.toml: Lookup(%s) = %q, want %q", addr, got, want)
 		}
 	}
 }
