@@ -24,6 +24,58 @@ type Shape struct {
 	ID IDPolicy
 }
 
+// OptKind is a TCP option kind (RFC 9293, 7323, 2018).
+type OptKind uint8
+
+// TCP options a SYN-ACK layout can hold.
+const (
+	OptEOL    OptKind = 0 // end of option list, 1 byte
+	OptNOP    OptKind = 1 // no-operation (padding), 1 byte
+	OptMSS    OptKind = 2 // maximum segment size (MSS4 / MSS6), 4 bytes
+	OptWS     OptKind = 3 // window scale (WScale), 3 bytes
+	OptSACKOK OptKind = 4 // SACK permitted, 2 bytes
+	OptTS     OptKind = 8 // timestamps (ours, and the client's echoed), 10 bytes
+)
+
+// Len is the length of an option of kind k in a SYN-ACK (0 if unknown).
+func (k OptKind) Len() int {
+	switch k {
+	case OptEOL, OptNOP:
+		return 1
+	case OptSACKOK:
+		return 2
+	case OptWS:
+		return 3
+	case OptMSS:
+		return 4
+	case OptTS:
+		return 10
+	}
+	return 0
+}
+
+// Offer is a set of options a client's SYN carried.
+type Offer uint8
+
+// Options a client can offer in its SYN that change a SYN-ACK's layout.
+const (
+	OfferWS   Offer = 1 << iota // window scale
+	OfferSACK                   // SACK permitted
+	OfferTS                     // timestamps
+)
+
+// Opt is one option of a SYN-ACK layout, written when the client offered
+// every option in If and none in Unless.
+type Opt struct {
+	Kind       OptKind
+	If, Unless Offer
+}
+
+// Applies reports whether the entry is written for a client offer.
+func (o Opt) Applies(offer Offer) bool {
+	return offer&o.If == o.If && offer&o.Unless == 0
+}
+
 // TCP flag bits.
 const (
 	FIN = 0x01
@@ -48,12 +100,19 @@ type Personality struct {
 	Echo   Shape // IPv4 shape of ICMP echo replies
 	Data   Shape // IPv4 shape of ACKs and data segments
 
-	// SYNACKOptions: answer the options the client offered the way Linux
-	// does (MSS, SACK-permitted, timestamps, window scale, in Linux's
-	// order). False: no options at all (upstream's shape).
+	// SYNACKOptions: the SYN-ACK answers the options the client offered,
+	// laid out as SYNACKLayout says, and when the client offered
+	// timestamps the connection's later segments carry them (so the
+	// layout must answer an offer of timestamps with a TS option). False:
+	// no options at all (upstream's shape).
 	SYNACKOptions bool
-	MSS4, MSS6    uint16 // MSS advertised over IPv4 / IPv6
-	WScale        uint8  // window scale advertised
+	// SYNACKLayout is the SYN-ACK's option area, in order: each entry is
+	// written when the client's SYN offered what its If names and none of
+	// what its Unless names. A host's padding rules (where its NOPs go
+	// with and without each option) are part of the layout.
+	SYNACKLayout []Opt
+	MSS4, MSS6   uint16 // MSS advertised over IPv4 / IPv6
+	WScale       uint8  // window scale advertised
 	// WindowFromMSS: the initial window is the largest multiple of the
 	// segment size (our MSS, minus 12 bytes with timestamps) not above
 	// 65535, as Linux's tcp_select_initial_window computes it; ACKs and
@@ -110,6 +169,26 @@ func upstreamOpens(f int) bool {
 	return f&(CWR|ECE) != CWR|ECE
 }
 
+// linuxLayout is tcp_options_write's SYN-ACK layout (Linux 3.x to 6.x):
+// MSS; SACK-permitted and timestamps together, or either one after two
+// NOPs; then NOP and window scale. p0f's [tcp:response] "Linux:3.x" sigs
+// list all eight: mss / mss,sok,ts / mss,nop,nop,ts / mss,nop,nop,sok,
+// each optionally followed by nop,ws.
+func linuxLayout() []Opt {
+	return []Opt{
+		{Kind: OptMSS},
+		{Kind: OptSACKOK, If: OfferSACK | OfferTS},
+		{Kind: OptNOP, If: OfferTS, Unless: OfferSACK},
+		{Kind: OptNOP, If: OfferTS, Unless: OfferSACK},
+		{Kind: OptTS, If: OfferTS},
+		{Kind: OptNOP, If: OfferSACK, Unless: OfferTS},
+		{Kind: OptNOP, If: OfferSACK, Unless: OfferTS},
+		{Kind: OptSACKOK, If: OfferSACK, Unless: OfferTS},
+		{Kind: OptNOP, If: OfferWS},
+		{Kind: OptWS, If: OfferWS},
+	}
+}
+
 // Linux is a current Linux kernel (6.x) with default sysctls.
 func Linux() *Personality {
 	p := &Personality{
@@ -121,6 +200,7 @@ func Linux() *Personality {
 		Echo:          Shape{DF: false, ID: IDRandom},
 		Data:          Shape{DF: true, ID: IDRandom},
 		SYNACKOptions: true,
+		SYNACKLayout:  linuxLayout(),
 		MSS4:          1460,
 		MSS6:          1440,
 		WScale:        7,
