@@ -90,7 +90,7 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.CountVarP(&o.Verbose, "verbose", "v", "more diagnostics on stderr (-v info, -vv debug, -vvv trace)")
 	fs.BoolVarP(&o.Quiet, "quiet", "q", false, "write no events to stdout")
 	fs.StringVar(&o.Format, "format", "console", "event format on stdout: console, logfmt or json")
-	fs.StringVar(&o.Personality, "personality", "linux", "reply shapes: linux or masscanned (upstream's wire shape)")
+	fs.StringVar(&o.Personality, "personality", "linux", "reply shapes: linux, windows (Windows Server) or masscanned (upstream's wire shape)")
 	fs.StringVar(&o.ReadPcap, "read-pcap", "", "read frames from a pcap/pcapng file instead of an interface (no root needed)")
 	fs.StringVar(&o.WritePcap, "write-pcap", "", "write every reply frame to this pcap file")
 	fs.StringVar(&o.CookieKeyFile, "cookie-key-file", "", "file holding the 128-bit SYN-cookie key as 32 hex digits (default: random per start)")

@@ -22,7 +22,7 @@ func hotPaths(t testing.TB, e *testEnv) map[string][]byte {
 }
 
 func TestZeroAllocs(t *testing.T) {
-	for _, p := range []*personality.Personality{personality.Linux(), personality.Masscanned()} {
+	for _, p := range []*personality.Personality{personality.Linux(), personality.Windows(), personality.Masscanned()} {
 		e := newEnv(t, p)
 		for name, f := range hotPaths(t, e) {
 			e.handle(f) // warm up the Tx buffer

@@ -449,15 +449,21 @@ func (s *Stack) writeSynAck(client, server netip.AddrPort, isn, seq uint32, flag
 	f := &s.f
 	off := s.replyIP(tx, 6, s.p.SYNACK)
 	optLen := 0
+	var offer personality.Offer
 	if s.p.SYNACKOptions {
-		optLen = 4 // MSS
-		if o.ts {
-			optLen += 12
-		} else if o.sackOK {
-			optLen += 4
-		}
 		if o.ws {
-			optLen += 4
+			offer |= personality.OfferWS
+		}
+		if o.sackOK {
+			offer |= personality.OfferSACK
+		}
+		if o.ts {
+			offer |= personality.OfferTS
+		}
+		for _, e := range s.p.SYNACKLayout {
+			if e.Applies(offer) {
+				optLen += e.Kind.Len()
+			}
 		}
 	}
 	h := tx.grow(20 + optLen)
@@ -473,33 +479,39 @@ func (s *Stack) writeSynAck(client, server netip.AddrPort, isn, seq uint32, flag
 	win := s.window(o.ts, false)
 	binary.BigEndian.PutUint16(h[14:], win)
 	if s.p.SYNACKOptions {
-		w := h[20:]
-		mss := s.p.MSS4
-		if f.v6 {
-			mss = s.p.MSS6
-		}
-		w[0], w[1] = 2, 4
-		binary.BigEndian.PutUint16(w[2:], mss)
-		w = w[4:]
-		if o.ts {
-			if o.sackOK {
-				w[0], w[1] = 4, 2
-			} else {
-				w[0], w[1] = 1, 1
-			}
-			w[2], w[3] = 8, 10
-			binary.BigEndian.PutUint32(w[4:], s.tsVal(client, server))
-			binary.BigEndian.PutUint32(w[8:], o.tsVal)
-			w = w[12:]
-		} else if o.sackOK {
-			w[0], w[1], w[2], w[3] = 1, 1, 4, 2
-			w = w[4:]
-		}
-		if o.ws {
-			w[0], w[1], w[2], w[3] = 1, 3, 3, s.p.WScale
-		}
+		s.synAckOptions(h[20:], offer, client, server, o)
 	}
 	s.endIP(tx, off, 16)
+}
+
+// synAckOptions writes the SYN-ACK options of the personality's layout
+// for a client offer into w (sized by the same layout).
+func (s *Stack) synAckOptions(w []byte, offer personality.Offer, client, server netip.AddrPort, o *tcpOpts) {
+	for _, e := range s.p.SYNACKLayout {
+		n := e.Kind.Len()
+		if n == 0 || !e.Applies(offer) {
+			continue
+		}
+		w[0] = byte(e.Kind)
+		switch e.Kind {
+		case personality.OptMSS:
+			mss := s.p.MSS4
+			if s.f.v6 {
+				mss = s.p.MSS6
+			}
+			w[1] = 4
+			binary.BigEndian.PutUint16(w[2:], mss)
+		case personality.OptWS:
+			w[1], w[2] = 3, s.p.WScale
+		case personality.OptSACKOK:
+			w[1] = 2
+		case personality.OptTS:
+			w[1] = 10
+			binary.BigEndian.PutUint32(w[2:], s.tsVal(client, server))
+			binary.BigEndian.PutUint32(w[6:], o.tsVal)
+		}
+		w = w[n:]
+	}
 }
 
 // segmentSize is the most data in one segment: the client's MSS (from the
