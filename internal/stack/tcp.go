@@ -446,7 +446,6 @@ func (s *Stack) synAck(client, server netip.AddrPort, seq uint32, flags uint8, o
 
 // writeSynAck appends a SYN-ACK with our ISN isn to the client's SYN seq.
 func (s *Stack) writeSynAck(client, server netip.AddrPort, isn, seq uint32, flags uint8, o *tcpOpts, tx *Tx) {
-	f := &s.f
 	off := s.replyIP(tx, 6, s.p.SYNACK)
 	optLen := 0
 	var offer personality.Offer
