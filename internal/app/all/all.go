@@ -5,6 +5,7 @@ package all
 import (
 	"github.com/masscanned-go/masscanned/internal/app"
 	"github.com/masscanned-go/masscanned/internal/app/dns"
+	"github.com/masscanned-go/masscanned/internal/app/ftp"
 	"github.com/masscanned-go/masscanned/internal/app/ghost"
 	"github.com/masscanned-go/masscanned/internal/app/http"
 	"github.com/masscanned-go/masscanned/internal/app/rpc"
@@ -25,5 +26,8 @@ func Registry() *app.Registry {
 	r.Register(rpc.New(), rpc.DefaultEnabled, rpc.Description)
 	r.Register(ghost.New(), ghost.DefaultEnabled, ghost.Description)
 	r.Register(dns.New(), dns.DefaultEnabled, dns.Description)
+	// Server-first protocols, reached through Registry.Greeter; they
+	// detect nothing, so content detection above is unchanged.
+	r.Register(ftp.New(), ftp.DefaultEnabled, ftp.Description)
 	return r
 }
