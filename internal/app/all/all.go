@@ -10,6 +10,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/app/http"
 	"github.com/masscanned-go/masscanned/internal/app/rpc"
 	"github.com/masscanned-go/masscanned/internal/app/smb"
+	"github.com/masscanned-go/masscanned/internal/app/smtp"
 	"github.com/masscanned-go/masscanned/internal/app/ssh"
 	"github.com/masscanned-go/masscanned/internal/app/stun"
 )
@@ -29,5 +30,6 @@ func Registry() *app.Registry {
 	// Server-first protocols, reached through Registry.Greeter; they
 	// detect nothing, so content detection above is unchanged.
 	r.Register(ftp.New(), ftp.DefaultEnabled, ftp.Description)
+	r.Register(smtp.New(), smtp.DefaultEnabled, smtp.Description)
 	return r
 }
