@@ -8,6 +8,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/app/ftp"
 	"github.com/masscanned-go/masscanned/internal/app/ghost"
 	"github.com/masscanned-go/masscanned/internal/app/http"
+	"github.com/masscanned-go/masscanned/internal/app/mail"
 	"github.com/masscanned-go/masscanned/internal/app/rpc"
 	"github.com/masscanned-go/masscanned/internal/app/smb"
 	"github.com/masscanned-go/masscanned/internal/app/smtp"
@@ -31,5 +32,7 @@ func Registry() *app.Registry {
 	// detect nothing, so content detection above is unchanged.
 	r.Register(ftp.New(), ftp.DefaultEnabled, ftp.Description)
 	r.Register(smtp.New(), smtp.DefaultEnabled, smtp.Description)
+	r.Register(mail.NewPOP3(), mail.DefaultEnabled, mail.Description)
+	r.Register(mail.NewIMAP(), mail.DefaultEnabled, mail.Description)
 	return r
 }
