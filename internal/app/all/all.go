@@ -14,6 +14,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/app/smtp"
 	"github.com/masscanned-go/masscanned/internal/app/ssh"
 	"github.com/masscanned-go/masscanned/internal/app/stun"
+	"github.com/masscanned-go/masscanned/internal/app/vnc"
 )
 
 // Registry returns a registry with every protocol, each in its default
@@ -34,5 +35,6 @@ func Registry() *app.Registry {
 	r.Register(smtp.New(), smtp.DefaultEnabled, smtp.Description)
 	r.Register(mail.NewPOP3(), mail.DefaultEnabled, mail.Description)
 	r.Register(mail.NewIMAP(), mail.DefaultEnabled, mail.Description)
+	r.Register(vnc.New(), vnc.DefaultEnabled, vnc.Description)
 	return r
 }
