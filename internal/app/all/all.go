@@ -9,6 +9,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/app/ghost"
 	"github.com/masscanned-go/masscanned/internal/app/http"
 	"github.com/masscanned-go/masscanned/internal/app/mail"
+	"github.com/masscanned-go/masscanned/internal/app/mysql"
 	"github.com/masscanned-go/masscanned/internal/app/rpc"
 	"github.com/masscanned-go/masscanned/internal/app/smb"
 	"github.com/masscanned-go/masscanned/internal/app/smtp"
@@ -36,5 +37,6 @@ func Registry() *app.Registry {
 	r.Register(mail.NewPOP3(), mail.DefaultEnabled, mail.Description)
 	r.Register(mail.NewIMAP(), mail.DefaultEnabled, mail.Description)
 	r.Register(vnc.New(), vnc.DefaultEnabled, vnc.Description)
+	r.Register(mysql.New(), mysql.DefaultEnabled, mysql.Description)
 	return r
 }
