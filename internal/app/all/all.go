@@ -5,12 +5,17 @@ package all
 import (
 	"github.com/masscanned-go/masscanned/internal/app"
 	"github.com/masscanned-go/masscanned/internal/app/dns"
+	"github.com/masscanned-go/masscanned/internal/app/ftp"
 	"github.com/masscanned-go/masscanned/internal/app/ghost"
 	"github.com/masscanned-go/masscanned/internal/app/http"
+	"github.com/masscanned-go/masscanned/internal/app/mail"
+	"github.com/masscanned-go/masscanned/internal/app/mysql"
 	"github.com/masscanned-go/masscanned/internal/app/rpc"
 	"github.com/masscanned-go/masscanned/internal/app/smb"
+	"github.com/masscanned-go/masscanned/internal/app/smtp"
 	"github.com/masscanned-go/masscanned/internal/app/ssh"
 	"github.com/masscanned-go/masscanned/internal/app/stun"
+	"github.com/masscanned-go/masscanned/internal/app/vnc"
 )
 
 // Registry returns a registry with every protocol, each in its default
@@ -25,5 +30,13 @@ func Registry() *app.Registry {
 	r.Register(rpc.New(), rpc.DefaultEnabled, rpc.Description)
 	r.Register(ghost.New(), ghost.DefaultEnabled, ghost.Description)
 	r.Register(dns.New(), dns.DefaultEnabled, dns.Description)
+	// Server-first protocols, reached through Registry.Greeter; they
+	// detect nothing, so content detection above is unchanged.
+	r.Register(ftp.New(), ftp.DefaultEnabled, ftp.Description)
+	r.Register(smtp.New(), smtp.DefaultEnabled, smtp.Description)
+	r.Register(mail.NewPOP3(), mail.DefaultEnabled, mail.Description)
+	r.Register(mail.NewIMAP(), mail.DefaultEnabled, mail.Description)
+	r.Register(vnc.New(), vnc.DefaultEnabled, vnc.Description)
+	r.Register(mysql.New(), mysql.DefaultEnabled, mysql.Description)
 	return r
 }

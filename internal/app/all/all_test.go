@@ -11,7 +11,8 @@ import (
 
 func TestRegistryNames(t *testing.T) {
 	r := all.Registry()
-	want := map[string]bool{"http": true, "ssh": true, "stun": true, "smb": true, "rpc": true, "ghost": false, "dns": true}
+	want := map[string]bool{"http": true, "ssh": true, "stun": true, "smb": true, "rpc": true, "ghost": false, "dns": true,
+		"ftp": true, "smtp": true, "pop3": true, "imap": true, "vnc": true, "mysql": true}
 	got := r.List()
 	if len(got) != len(want) {
 		t.Fatalf("%d protocols, want %d", len(got), len(want))
@@ -21,8 +22,26 @@ func TestRegistryNames(t *testing.T) {
 			t.Errorf("protocol %+v", p)
 		}
 	}
-	if got[len(got)-1].Name != "dns" {
-		t.Errorf("dns must be tried last")
+	// DNS is the last handler that detects by content; only greeters,
+	// which detect nothing, follow it.
+	seen := false
+	for _, p := range got {
+		if seen && !greeters[p.Name] {
+			t.Errorf("%s registered after dns", p.Name)
+		}
+		seen = seen || p.Name == "dns"
+	}
+}
+
+// greeters are the server-first protocols and the service each greets.
+var greeters = map[string]bool{"ftp": true, "smtp": true, "pop3": true, "imap": true, "vnc": true, "mysql": true}
+
+func TestGreeters(t *testing.T) {
+	r := all.Registry()
+	for _, svc := range []string{"ssh", "ftp", "mysql", "vnc", "smtp", "pop3", "imap"} {
+		if r.Greeter(svc) < 0 {
+			t.Errorf("no greeter for %s", svc)
+		}
 	}
 }
 

@@ -1,7 +1,8 @@
 // Package ssh answers SSH clients with a server identification string (and,
 // under the linux personality, the SSH_MSG_KEXINIT a Debian OpenSSH server
 // sends), then records the client's KEXINIT algorithm lists and its HASSH
-// fingerprint.
+// fingerprint. As an app.Greeter it also speaks first, as sshd does, when
+// the stack opens a connection on a port mapped to "ssh".
 package ssh
 
 import (
@@ -79,12 +80,50 @@ func (*Handler) Detect(data []byte, _ app.Transport) app.Verdict {
 	return app.No
 }
 
-// state is kept per TCP connection once the banner was answered.
-type state struct{}
+// Service implements app.Greeter.
+func (*Handler) Service() string { return "ssh" }
+
+// state is kept per TCP connection. greeted: our identification was sent
+// first (Greet) and the client's is awaited; otherwise the client's was
+// answered and its KEXINIT is awaited.
+type state struct{ greeted bool }
+
+// Greet implements app.Greeter: the server sends its identification string
+// first, as sshd does on accepting a connection.
+func (*Handler) Greet(c *app.Conn) app.Result {
+	c.State = &state{greeted: true}
+	return app.Result{Reply: []byte(serverBanner(c))}
+}
+
+// serverBanner is the identification line for c: the profile's "ssh"
+// banner, else the personality's.
+func serverBanner(c *app.Conn) string {
+	def := linuxBanner
+	if c.Personality == "masscanned" {
+		def = upstreamBanner
+	}
+	b, ok := c.Banners["ssh"]
+	if !ok || b == "" {
+		return def
+	}
+	if i := strings.IndexAny(b, "\r\n"); i >= 0 {
+		b = b[:i]
+	}
+	if !strings.HasPrefix(b, "SSH-") {
+		b = "SSH-2.0-" + b
+	}
+	if len(b) > maxBanner-2 {
+		b = b[:maxBanner-2]
+	}
+	return b + "\r\n"
+}
 
 // Serve implements app.Handler.
 func (*Handler) Serve(c *app.Conn, data []byte) app.Result {
-	if _, ok := c.State.(*state); ok {
+	if st, ok := c.State.(*state); ok {
+		if st.greeted {
+			return serveGreeted(c, st, data)
+		}
 		return serveKexinit(data)
 	}
 	i := bytes.IndexByte(data, '\n')
@@ -102,27 +141,73 @@ func (*Handler) Serve(c *app.Conn, data []byte) app.Result {
 	if !ok {
 		return app.Result{}
 	}
-	res := app.Result{Consumed: i + 1}
-	res.Fields = []event.Field{
-		{Key: "banner", Value: app.Printable(line)},
-		{Key: "version", Value: app.Printable(proto)},
-		{Key: "software", Value: app.Printable(software)},
-	}
-	if comment != nil {
-		res.Fields = append(res.Fields, event.Field{Key: "comment", Value: app.Printable(comment)})
-	}
-	if c.Personality == "masscanned" {
-		res.Reply = []byte(upstreamBanner)
-	} else {
-		res.Reply = []byte(linuxBanner)
-		if c.Transport == app.TCP {
-			res.Reply = appendKexinit(res.Reply, c.Rand)
-		}
+	res := app.Result{Consumed: i + 1, Fields: bannerFields(line, proto, software, comment)}
+	res.Reply = []byte(serverBanner(c))
+	if c.Personality != "masscanned" && c.Transport == app.TCP {
+		res.Reply = appendKexinit(res.Reply, c.Rand)
 	}
 	if c.Transport == app.TCP {
 		c.State = &state{}
 	} else {
 		res.Close = true
+	}
+	return res
+}
+
+func bannerFields(line, proto, software, comment []byte) []event.Field {
+	f := []event.Field{
+		{Key: "banner", Value: app.Printable(line)},
+		{Key: "version", Value: app.Printable(proto)},
+		{Key: "software", Value: app.Printable(software)},
+	}
+	if comment != nil {
+		f = append(f, event.Field{Key: "comment", Value: app.Printable(comment)})
+	}
+	return f
+}
+
+// Replies of OpenSSH's sshd to a bad identification exchange, each sent
+// before it closes the connection.
+const (
+	invalidIdent  = "Invalid SSH identification string.\r\n"
+	majorMismatch = "Protocol major versions differ.\r\n"
+)
+
+// maxIdentLine is how long a line sshd reads while waiting for the
+// client's identification before it gives up.
+const maxIdentLine = 8192
+
+// serveGreeted reads the client's identification after our Greet: our
+// banner was already sent, so only the KEXINIT follows (linux), as sshd
+// sends it right after the exchange. Anything else gets sshd's error
+// line and the connection closes.
+func serveGreeted(c *app.Conn, st *state, data []byte) app.Result {
+	i := bytes.IndexByte(data, '\n')
+	if i < 0 {
+		if len(data) >= maxIdentLine {
+			return app.Result{Consumed: len(data), Reply: []byte(invalidIdent), Close: true,
+				Fields: []event.Field{{Key: "error", Value: "identification too long"}}}
+		}
+		return app.Result{NeedMore: true}
+	}
+	line := bytes.TrimSuffix(data[:i], []byte{'\r'})
+	if len(line) > app.RawCap {
+		line = line[:app.RawCap]
+	}
+	proto, software, comment, ok := parseBanner(line)
+	if !ok {
+		return app.Result{Consumed: i + 1, Reply: []byte(invalidIdent), Close: true,
+			Fields: []event.Field{{Key: "error", Value: "invalid identification"}, {Key: "line", Value: app.Printable(line)}}}
+	}
+	res := app.Result{Consumed: i + 1, Fields: bannerFields(line, proto, software, comment)}
+	if p := string(proto); p != "2.0" && p != "1.99" {
+		res.Reply = []byte(majorMismatch)
+		res.Close = true
+		return res
+	}
+	st.greeted = false
+	if c.Personality != "masscanned" {
+		res.Reply = appendKexinit(nil, c.Rand)
 	}
 	return res
 }

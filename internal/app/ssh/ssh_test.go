@@ -257,7 +257,151 @@ func FuzzServe(f *testing.F) {
 				c := conn(tr, pers)
 				c.MaxReply = 3 * len(data)
 				apptest.Drive(t, h, c, data, apptest.Limits{})
+				if tr == app.TCP {
+					apptest.DriveGreeter(t, h, conn(tr, pers), data)
+				}
 			}
 		}
 	})
+}
+
+func TestGreet(t *testing.T) {
+	custom := map[string]string{"ssh": "SSH-2.0-OpenSSH_8.4p1 Debian-5+deb11u3"}
+	cases := []struct {
+		name    string
+		pers    string
+		banners map[string]string
+		in      string
+		greet   string
+		reply   string // exact reply to in ("" with kexinit: KEXINIT only)
+		kexinit bool
+		close   bool
+		need    bool
+	}{
+		{name: "linux", pers: "linux", in: "SSH-2.0-Go\r\n", greet: linuxBanner, kexinit: true},
+		{name: "masscanned", pers: "masscanned", in: "SSH-2.0-Go\r\n", greet: upstreamBanner},
+		{name: "custom", pers: "linux", banners: custom, in: "SSH-2.0-Go\r\n", greet: "SSH-2.0-OpenSSH_8.4p1 Debian-5+deb11u3\r\n", kexinit: true},
+		{name: "custom bare", pers: "linux", banners: map[string]string{"ssh": "dropbear_2022.83"}, in: "SSH-2.0-Go\n", greet: "SSH-2.0-dropbear_2022.83\r\n", kexinit: true},
+		{name: "http", pers: "linux", in: "GET / HTTP/1.0\r\n\r\n", greet: linuxBanner, reply: invalidIdent, close: true},
+		{name: "empty line", pers: "linux", in: "\r\n", greet: linuxBanner, reply: invalidIdent, close: true},
+		{name: "ssh1", pers: "linux", in: "SSH-1.5-old\r\n", greet: linuxBanner, reply: majorMismatch, close: true},
+		{name: "partial", pers: "linux", in: "SSH-2.0-Go", greet: linuxBanner, need: true},
+		{name: "partial junk", pers: "linux", in: "GET / HT", greet: linuxBanner, need: true},
+		{name: "endless", pers: "linux", in: strings.Repeat("A", maxIdentLine), greet: linuxBanner, reply: invalidIdent, close: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := New()
+			c := conn(app.TCP, tc.pers)
+			c.Banners = tc.banners
+			g := h.Greet(c)
+			if string(g.Reply) != tc.greet || g.Close {
+				t.Fatalf("greet %q close %v", g.Reply, g.Close)
+			}
+			res := h.Serve(c, []byte(tc.in))
+			if res.NeedMore != tc.need || res.Close != tc.close {
+				t.Fatalf("needMore %v close %v: %+v", res.NeedMore, res.Close, res)
+			}
+			if tc.need {
+				return
+			}
+			if tc.kexinit {
+				checkPacket(t, res.Reply)
+				if bytes.Contains(res.Reply, []byte("SSH-")) {
+					t.Fatalf("banner sent twice: %q", res.Reply)
+				}
+			} else if string(res.Reply) != tc.reply {
+				t.Fatalf("reply %q want %q", res.Reply, tc.reply)
+			}
+			if res.Consumed == 0 {
+				t.Fatal("nothing consumed")
+			}
+		})
+	}
+}
+
+// A client-first exchange uses the profile's banner too.
+func TestCustomBannerClientFirst(t *testing.T) {
+	c := conn(app.TCP, "masscanned")
+	c.Banners = map[string]string{"ssh": "SSH-2.0-OpenSSH_7.4\r\n"}
+	res := New().Serve(c, []byte("SSH-2.0-Go\r\n"))
+	if string(res.Reply) != "SSH-2.0-OpenSSH_7.4\r\n" {
+		t.Fatalf("reply %q", res.Reply)
+	}
+}
+
+// After Greet the client's identification is recorded and its KEXINIT
+// parsed as in the client-first exchange.
+func TestGreetThenKexinit(t *testing.T) {
+	h := New()
+	c := conn(app.TCP, "linux")
+	h.Greet(c)
+	res := h.Serve(c, []byte("SSH-2.0-libssh_0.9.6\r\n"))
+	if len(res.Fields) < 3 || res.Fields[2].Value != "libssh_0.9.6" {
+		t.Fatalf("fields %v", res.Fields)
+	}
+	// the KEXINIT we sent parses as one
+	r2 := h.Serve(c, res.Reply)
+	if !r2.Close || r2.Consumed != len(res.Reply) || len(r2.Fields) != 6 {
+		t.Fatalf("own kexinit not parsed: %+v", r2)
+	}
+}
+
+func TestNmap(t *testing.T) {
+	for _, b := range []map[string]string{nil, {"ssh": "SSH-2.0-OpenSSH_8.4p1 Debian-5+deb11u3"}} {
+		c := conn(app.TCP, "linux")
+		c.Banners = b
+		apptest.NmapNames(t, "NULL", New().Greet(c).Reply, "OpenSSH")
+	}
+}
+
+// TestInteropGreeted runs the x/crypto client against a greeting server.
+func TestInteropGreeted(t *testing.T) {
+	cli, srv := net.Pipe()
+	defer cli.Close()
+	defer srv.Close()
+	go func() {
+		cfg := &xssh.ClientConfig{User: "root", HostKeyCallback: xssh.InsecureIgnoreHostKey(),
+			ClientVersion: "SSH-2.0-Go", Timeout: 5 * time.Second}
+		if c, _, _, err := xssh.NewClientConn(cli, "x", cfg); err == nil {
+			c.Close()
+		}
+	}()
+	srv.SetDeadline(time.Now().Add(5 * time.Second))
+	h := New()
+	c := conn(app.TCP, "linux")
+	go srv.Write(h.Greet(c).Reply)
+	var buf []byte
+	tmp := make([]byte, 4096)
+	for {
+		n, err := srv.Read(tmp)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		buf = append(buf, tmp[:n]...)
+		res := h.Serve(c, buf)
+		if res.NeedMore {
+			continue
+		}
+		if res.Close {
+			t.Fatalf("closed: %q", res.Reply)
+		}
+		buf = buf[res.Consumed:]
+		go srv.Write(res.Reply)
+		break
+	}
+	for {
+		res := h.Serve(c, buf)
+		if !res.NeedMore {
+			if len(res.Fields) != 6 {
+				t.Fatalf("kexinit fields %v", res.Fields)
+			}
+			return
+		}
+		n, err := srv.Read(tmp)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		buf = append(buf, tmp[:n]...)
+	}
 }
