@@ -401,11 +401,10 @@ func TestAppsRPC(t *testing.T) {
 // host), while DropClientTCP would break -sV's normal connects. So both -sS
 // and -sT are run without it.
 //
-// SSH cannot be named by -sV: nmap has no probe that speaks first as an SSH
-// client; its NULL probe waits for a server banner, and masscanned only
-// answers what the client says (it cannot know port 22 is meant to be SSH),
-// so port 22 is identified from its answer to GetRequest (http). An SSH
-// client script (ssh2-enum-algos) does name it, and reads our KEXINIT.
+// Port 22 is named ssh by -sV: nmap's NULL probe waits for a server banner,
+// and masscanned greets a silent client on a port whose well-known service
+// speaks first (--greet-after, 2 s, inside the probe's 6 s). An SSH client
+// script (ssh2-enum-algos) names it too, and reads our KEXINIT.
 func TestAppsNmap(t *testing.T) {
 	Require(t, "nmap")
 	l := NewLab(t, LabOptions{})
@@ -425,7 +424,7 @@ func TestAppsNmap(t *testing.T) {
 			t.Errorf("nmap %s: %v\n%s", scan, err, out)
 			continue
 		}
-		for port, want := range map[string]string{"80/tcp": "http", "8080/tcp": "http", "111/tcp": "rpcbind", "445/tcp": "microsoft-ds", "22/tcp": "http"} {
+		for port, want := range map[string]string{"80/tcp": "http", "8080/tcp": "http", "111/tcp": "rpcbind", "445/tcp": "microsoft-ds", "22/tcp": "ssh"} {
 			if got := service(out, port); got != want {
 				t.Errorf("nmap %s: %s is %q, want %q:\n%s", scan, port, got, want, out)
 			}

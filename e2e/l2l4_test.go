@@ -284,7 +284,10 @@ func TestHping3Flags(t *testing.T) {
 				if pers == "masscanned" {
 					want = c.masscanned
 				}
-				es := find(evs, func(e Event) bool { return e.Str("ip_src") == ClientIP4 && e.Num("port_dst") == port })
+				// the frames' events (not the timers': SYN-ACK retransmissions)
+				es := find(evs, func(e Event) bool {
+					return e.Str("kind") == "" && e.Str("ip_src") == ClientIP4 && e.Num("port_dst") == port
+				})
 				if len(es) != 2 {
 					t.Errorf("hping3 %v: %d events, want 2", c.args, len(es))
 					continue

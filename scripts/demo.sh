@@ -43,6 +43,8 @@ id=$$
 C=mcdemo-c-$id R=mcdemo-r-$id
 CIF=vdc$id RIF=vdr$id
 C4=198.51.100.1 R4=198.51.100.2 C6=2001:db8:100::1 R6=2001:db8:100::2
+# a second address with a host profile: a Debian web server
+P4=198.51.100.3
 MAC=52:1c:4e:c2:a4:1f
 work=$(mktemp -d)
 log=$work/masscanned.log
@@ -76,7 +78,23 @@ ip netns exec "$R" sysctl -qw "net.ipv6.conf.$RIF.disable_ipv6=1"
 ip -n "$C" link set "$CIF" up
 ip -n "$R" link set "$RIF" up
 
-ip netns exec "$R" "$bin" -i "$RIF" -m "$MAC" --self-ip-list "$R4,$R6" --format console \
+cat >"$work/profile.toml" <<PROFILE
+# $P4 looks like a Debian web server: 22, 80 and 443 open, every other
+# port closed (RST, ICMP port unreachable), sshd greeting at once.
+[[host]]
+name = "web"
+addresses = ["$P4"]
+personality = "linux"
+tcp = [22, 80, 443]
+udp = []
+[host.banners]
+ssh = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"
+http_server = "nginx/1.22.1"
+PROFILE
+echo "demo: $R4 and $R6 answer everything (upstream mode); $P4 has a host profile:"
+sed 's/^/    /' "$work/profile.toml"
+ip netns exec "$R" "$bin" -i "$RIF" -m "$MAC" --self-ip-list "$R4,$R6,$P4" --format console \
+	--profile "$work/profile.toml" --idle-timeout 5s \
 	>"$log" 2>"$work/stderr" </dev/null &
 pid=$!
 sleep 1
@@ -116,6 +134,15 @@ try "dig @$R4 example.com" dig +short +time=2 +tries=1 @"$R4" example.com A
 dig_answer=$last
 try "nmap -sS -p 21-25,80,443" nmap -n -Pn -sS -p 21-25,80,443 "$R4"
 nmap_out=$last
+echo "demo: the profiled host $P4"
+try "nmap -sS -p 21-25,80,443 $P4" nmap -n -Pn -sS -p 21-25,80,443 "$P4"
+nmap_prof=$last
+try "nmap -sV -p 22,80 $P4" nmap -n -Pn -sV -p 22,80 "$P4"
+nmap_sv=$last
+try "sshd greeting on $P4:22" sh -c "nc -w 2 $P4 22 </dev/null | head -1"
+greeting=$last
+try "nmap -sU -p 161 $P4 (closed)" nmap -n -Pn -sU -p 161 "$P4"
+udp_out=$last
 sleep 0.5
 
 kill -INT "$pid" 2>/dev/null || true
@@ -123,7 +150,7 @@ wait "$pid" 2>/dev/null || true
 pid=""
 
 echo
-echo "demo: what masscanned logged (one line per frame):"
+echo "demo: what masscanned logged (one line per frame, plus timers and connection ends):"
 echo "------------------------------------------------------------------------"
 cat "$log"
 echo "------------------------------------------------------------------------"
@@ -132,7 +159,13 @@ echo "demo: summary"
 echo "  clients ok: $ok, failed: $fail"
 echo "  curl:  $curl_head"
 echo "  dig:   ${dig_answer:-<no answer>}"
-echo "  nmap:  $(printf '%s\n' "$nmap_out" | grep -c '/tcp *open') of 7 ports open"
+echo "  nmap:  $(printf '%s\n' "$nmap_out" | grep -c '/tcp *open') of 7 ports open on $R4 (upstream: everything open)"
+echo "  nmap:  $(printf '%s\n' "$nmap_prof" | grep -c '/tcp *open') open, $(printf '%s\n' "$nmap_prof" | grep -c '/tcp *closed') closed on the profiled $P4"
+echo "  nmap -sV $P4:"
+printf '%s\n' "$nmap_sv" | grep '/tcp' | sed 's/^/         /'
+echo "  greeting on $P4:22: ${greeting:-<none>}"
+echo "  UDP 161 on $P4: $(printf '%s\n' "$udp_out" | grep '161/udp' || echo '?')"
+echo "  connection-end events: $(grep -c 'conn-end' "$log")"
 echo "  masscanned logged $(grep -c . "$log") events"
 if [ -s "$work/stderr" ]; then
 	echo "  masscanned stderr:"

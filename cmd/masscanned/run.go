@@ -174,6 +174,9 @@ func (r *runner) run(ctx context.Context) error {
 	if gA == 0 {
 		gA = -1 // never
 	}
+	if o.MaxPending == 0 {
+		o.MaxPending = -1 // never retransmit
+	}
 	r.table = stack.NewConnTable(r.reg, stack.ConnConfig{MaxConns: o.MaxConns, MaxBytes: o.MaxConnBytes, MaxBuffer: o.MaxBuffer,
 		IdleTimeout: o.IdleTimeout, GreetAfter: gA})
 	if !o.Quiet {
@@ -194,7 +197,7 @@ func (r *runner) run(ctx context.Context) error {
 		Profile:     o.Profile,
 		UDPMaxRatio: o.UDPMaxRatio,
 		Workers:     len(r.links),
-		MaxPending:  o.MaxPending,
+		MaxPending:  max(o.MaxPending, -1),
 	}
 	if r.sink != nil {
 		cfg.Emit = r.sink.Emit

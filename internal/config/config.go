@@ -110,7 +110,7 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.StringVar(&o.ProfileFile, "profile", "", "TOML file of host profiles: per address, personality, open TCP ports (others reset), answered UDP ports, services, banners (SIGHUP reloads it)")
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 60*time.Second, "end a TCP connection that sends nothing for this long (we send FIN)")
 	fs.DurationVar(&o.GreetAfter, "greet-after", 2*time.Second, "greet a silent client on a port whose well-known service speaks first (ssh, ftp, smtp, ...) after this long; 0: never")
-	fs.IntVar(&o.MaxPending, "max-half-open", 4096, "handshakes per worker whose SYN-ACK is retransmitted (linux, windows personalities); beyond, pure SYN cookies")
+	fs.IntVar(&o.MaxPending, "max-half-open", 4096, "handshakes per worker whose SYN-ACK is retransmitted (linux, windows personalities); beyond, pure SYN cookies; 0: never retransmit")
 	fs.BoolVarP(&o.ShowVersion, "version", "V", false, "print the version and exit")
 	fs.BoolVarP(&o.ShowHelp, "help", "h", false, "show this help and exit")
 	o.flags = fs
@@ -186,8 +186,8 @@ func (o *Options) Finish() error {
 	if o.GreetAfter < 0 {
 		return errors.New("--greet-after must be 0 (never) or positive")
 	}
-	if o.MaxPending < 1 {
-		return errors.New("--max-half-open must be positive")
+	if o.MaxPending < 0 {
+		return errors.New("--max-half-open must be 0 (no SYN-ACK retransmission) or positive")
 	}
 	if o.ProfileFile != "" {
 		if o.Profile, err = profile.Load(o.ProfileFile); err != nil {

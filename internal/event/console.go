@@ -96,7 +96,10 @@ func (c *Console) Write(e *Event) error {
 		}
 		return append(b, v...)
 	}
-	if e.Verdict == Dropped && e.Reason != "" {
+	if e.Kind != "" {
+		b = kv(b, "kind", e.Kind)
+	}
+	if (e.Verdict == Dropped || e.Kind != "") && e.Reason != "" {
 		b = kv(b, "reason", e.Reason)
 	}
 	if e.Reply != "" {

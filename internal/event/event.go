@@ -81,10 +81,18 @@ type App struct {
 	Raw    []byte  // request bytes, capped (see app.RawCap)
 }
 
+// Kinds of events that no frame caused (Event.Kind); a frame's event has
+// none.
+const (
+	KindTimer   = "timer"    // a timer acted: SYN-ACK retransmission, greeting, idle close
+	KindConnEnd = "conn-end" // a TCP connection ended (Conn is set)
+)
+
 // Event is one frame's record. The zero value is ready to fill; Reset
 // clears it for reuse.
 type Event struct {
 	Time    time.Time
+	Kind    string // "" for a frame's event, else KindTimer or KindConnEnd
 	Verdict Verdict
 	Reason  string // drop reason (Dropped) or why nothing was sent (Received)
 	Layer   string // deepest layer reached: eth, arp, ipv4, ipv6, icmpv4, icmpv6, tcp, udp

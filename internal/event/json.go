@@ -10,7 +10,8 @@ import (
 )
 
 // JSON writes events as JSON lines, one object per event. Keys, in order:
-// ts (RFC 3339, nanoseconds, UTC), verdict, reason, layer, mac_src,
+// ts (RFC 3339, nanoseconds, UTC), kind (only on events no frame caused:
+// "timer", "conn-end"), verdict, reason, layer, mac_src,
 // mac_dst, vlan, eth_type (number), ip_src, ip_dst, proto (name or number
 // as a string), port_src, port_dst, tcp_flags (letters), seq, ack,
 // icmp_type, icmp_code, arp_op, payload_len, reply, reply_len, suppressed,
@@ -40,7 +41,12 @@ const tsLayout = "2006-01-02T15:04:05.000000000Z07:00"
 func (j *JSON) Write(e *Event) error {
 	b := append(j.buf[:0], `{"ts":"`...)
 	b = e.Time.UTC().AppendFormat(b, tsLayout)
-	b = append(b, `","verdict":"`...)
+	b = append(b, '"')
+	if e.Kind != "" {
+		b = append(b, `,"kind":`...)
+		b = appendJSONString(b, e.Kind)
+	}
+	b = append(b, `,"verdict":"`...)
 	b = append(b, e.Verdict.String()...)
 	b = append(b, '"')
 	str := func(b []byte, k, v string) []byte {

@@ -38,6 +38,10 @@ func (l *Logfmt) Write(e *Event) error {
 	b = appendLogfmtValue(b, e.Layer)
 	b = append(b, " verdict="...)
 	b = append(b, e.Verdict.String()...)
+	if e.Kind != "" {
+		b = append(b, " kind="...)
+		b = append(b, e.Kind...)
+	}
 	str := func(b []byte, k, v string) []byte {
 		b = append(b, ' ')
 		b = append(b, k...)

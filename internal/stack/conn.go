@@ -266,6 +266,7 @@ func end(c *conn, why string, ends *[]event.Event, reg *app.Registry, now time.T
 	c.stream.Close(reg, why)
 	*ends = append(*ends, event.Event{
 		Time:    now,
+		Kind:    event.KindConnEnd,
 		Verdict: event.Received,
 		Layer:   "tcp",
 		SrcIP:   c.key.client.Addr(),

@@ -61,7 +61,7 @@ type Config struct {
 	// table's shards i with i % Workers == Worker.
 	Worker, Workers int
 	// MaxPending bounds the handshakes whose SYN-ACK is retransmitted
-	// (0: DefaultMaxPending).
+	// (0: DefaultMaxPending; negative: none is).
 	MaxPending int
 	// Budget rate-limits replies; nil allows everything.
 	Budget Budget

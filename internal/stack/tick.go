@@ -33,8 +33,11 @@ type synQueue struct {
 }
 
 func newSynQueue(max int) synQueue {
-	if max <= 0 {
+	switch {
+	case max == 0:
 		max = DefaultMaxPending
+	case max < 0:
+		max = 0
 	}
 	return synQueue{m: make(map[connKey]pending, max), max: max}
 }
@@ -105,7 +108,7 @@ func (s *Stack) fromPeer(k connKey, pe *peer, now time.Time) {
 	s.p = pe.p
 	ev := &s.tickEv
 	ev.Reset()
-	ev.Time, ev.Layer = now, "tcp"
+	ev.Time, ev.Layer, ev.Kind = now, "tcp", event.KindTimer
 	ev.SrcIP, ev.DstIP, ev.IPProto = k.client.Addr(), k.server.Addr(), 6
 	ev.SrcPort, ev.DstPort = k.client.Port(), k.server.Port()
 }

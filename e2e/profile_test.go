@@ -1,0 +1,232 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Host profiles against real scanners: a profiled address shows only its
+// open ports, resets the others, greets on server-first ports and gives
+// nmap the same OS guess as the Linux kernel answering the same ports.
+
+// writeProfile writes a host profile for the lab's addresses into the
+// test's directory and returns its path.
+func writeProfile(t *testing.T, l *Lab, body string) string {
+	t.Helper()
+	p := filepath.Join(l.Dir, "profile.toml")
+	text := fmt.Sprintf("[[host]]\naddresses = [%q, %q]\n%s", RespIP4, RespIP6, body)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// nmapPorts parses nmap's normal output into port -> "state service version...".
+func nmapPorts(out string) map[string][]string {
+	m := map[string][]string{}
+	re := regexp.MustCompile(`^(\d+/(tcp|udp))\s+(\S+)\s*(.*)$`)
+	for _, line := range strings.Split(out, "\n") {
+		if g := re.FindStringSubmatch(strings.TrimSpace(line)); g != nil {
+			m[g[1]] = append([]string{g[3]}, strings.Fields(g[4])...)
+		}
+	}
+	return m
+}
+
+// kernelListeners makes the responder namespace's kernel listen on ports.
+func kernelListeners(t *testing.T, l *Lab, ports ...int) {
+	t.Helper()
+	var ps []string
+	for _, p := range ports {
+		ps = append(ps, strconv.Itoa(p))
+	}
+	src := `import socket,time
+ss=[]
+for p in [` + strings.Join(ps, ",") + `]:
+    s=socket.socket(socket.AF_INET6,socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)
+    s.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,0)
+    s.bind(("::",p));s.listen(128);ss.append(s)
+time.sleep(600)`
+	cmd := exec.Command("ip", "netns", "exec", l.Resp, python(t), "-c", src)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for i := 0; ; i++ {
+		out, _ := l.InResp(5*time.Second, "ss", "-Hltn")
+		if strings.Count(out, "LISTEN") >= len(ports) {
+			return
+		}
+		if i > 50 {
+			t.Fatalf("listeners did not start: %s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// osGuess is what nmap -O concluded: its "OS details" or, failing that,
+// "Running" / aggressive guesses line.
+func osGuess(out string) string {
+	for _, key := range []string{"OS details:", "Running:", "Aggressive OS guesses:", "Running (JUST GUESSING):"} {
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, key) {
+				return strings.TrimSpace(line)
+			}
+		}
+	}
+	return ""
+}
+
+// TestProfileNmapOS: nmap -O gives the same OS guess against a linux
+// profile with 22, 80, 443 open as against the kernel listening on the
+// same ports, in the same run.
+func TestProfileNmapOS(t *testing.T) {
+	Require(t, "nmap")
+	ports := "22,80,443,8080"
+	var kOut, mOut string
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		k := NewLab(t, LabOptions{Kernel: true})
+		k.must("ip", "netns", "exec", k.Resp, "sysctl", "-qw", "net.ipv4.tcp_rmem=4096 131072 6291456")
+		kernelListeners(t, k, 22, 80, 443)
+		kOut, _ = k.InClient(180*time.Second, "nmap", "-O", "-Pn", "-n", "-p", ports, RespIP4)
+	}()
+	go func() {
+		defer wg.Done()
+		m := NewLab(t, LabOptions{})
+		m.SilenceRespKernel()
+		m.Start("--profile", writeProfile(t, m, "personality = \"linux\"\ntcp = [22, 80, 443]\nudp = []\n"))
+		mOut, _ = m.InClient(180*time.Second, "nmap", "-O", "-Pn", "-n", "-p", ports, RespIP4)
+		if !m.Alive() {
+			t.Errorf("masscanned died:\n%s", m.Stderr())
+		}
+	}()
+	wg.Wait()
+	kg, mg := osGuess(kOut), osGuess(mOut)
+	t.Logf("kernel:     %s", kg)
+	t.Logf("masscanned: %s", mg)
+	if kg == "" || kg != mg {
+		t.Errorf("OS guesses differ\n--- kernel\n%s\n--- masscanned\n%s", kOut, mOut)
+	}
+	if p := nmapPorts(mOut); len(p["8080/tcp"]) == 0 || p["8080/tcp"][0] != "closed" || p["22/tcp"][0] != "open" {
+		t.Errorf("ports: %v", p)
+	}
+}
+
+// TestProfileServices: nmap -sV names the services of a profile (the
+// server-first ones from their greeting) and reports unlisted ports
+// closed.
+func TestProfileServices(t *testing.T) {
+	Require(t, "nmap")
+	l := NewLab(t, LabOptions{})
+	l.SilenceRespKernel()
+	l.Start("--profile", writeProfile(t, l, `personality = "linux"
+tcp = [21, 22, 23, 25, 80, 110, 143, 443, 3306, 5900]
+udp = []
+[host.banners]
+http_server = "nginx/1.22.1"
+`))
+	out, err := l.InClient(240*time.Second, "nmap", "-sV", "-Pn", "-n", "-p", "21,22,23,25,80,110,143,443,3306,5900,8080", RespIP4)
+	if err != nil {
+		t.Fatalf("nmap: %v\n%s", err, out)
+	}
+	t.Logf("nmap -sV:\n%s", out)
+	ports := nmapPorts(out)
+	want := map[string][2]string{
+		"21/tcp":   {"ftp", "vsftpd"},
+		"22/tcp":   {"ssh", "OpenSSH"},
+		"23/tcp":   {"telnet", ""},
+		"25/tcp":   {"smtp", "Postfix"},
+		"80/tcp":   {"http", "nginx"},
+		"110/tcp":  {"pop3", "Dovecot"},
+		"143/tcp":  {"imap", "Dovecot"},
+		"3306/tcp": {"mysql", "MySQL"},
+		"5900/tcp": {"vnc", "VNC"},
+	}
+	for port, w := range want {
+		f := ports[port]
+		if len(f) < 2 || f[0] != "open" || f[1] != w[0] || !strings.Contains(strings.Join(f, " "), w[1]) {
+			t.Errorf("%s: %v, want open %s %s", port, f, w[0], w[1])
+		}
+	}
+	if f := ports["443/tcp"]; len(f) == 0 || f[0] != "open" {
+		t.Errorf("443/tcp: %v, want open", f)
+	}
+	if f := ports["8080/tcp"]; len(f) == 0 || f[0] != "closed" {
+		t.Errorf("8080/tcp: %v, want closed", f)
+	}
+	if !l.Alive() {
+		t.Errorf("masscanned died:\n%s", l.Stderr())
+	}
+}
+
+// TestProfileFullScan: a SYN scan of all 65535 ports of a profiled
+// address finds exactly its open ports, all others closed (reset).
+func TestProfileFullScan(t *testing.T) {
+	Require(t, "nmap")
+	l := NewLab(t, LabOptions{})
+	l.SilenceRespKernel()
+	l.Start("--profile", writeProfile(t, l, "tcp = [22, 80, 443, \"8000-8002\"]\nudp = []\n"))
+	out, err := l.InClient(300*time.Second, "nmap", "-sS", "-Pn", "-n", "-p-", "--min-rate", "20000", "--max-retries", "3", RespIP4)
+	if err != nil {
+		t.Fatalf("nmap: %v\n%s", err, out)
+	}
+	ports := nmapPorts(out)
+	var open []string
+	for p, f := range ports {
+		if f[0] == "open" {
+			open = append(open, p)
+		}
+	}
+	m := regexp.MustCompile(`Not shown: (\d+) closed tcp ports`).FindStringSubmatch(out)
+	closed := 0
+	if m != nil {
+		closed, _ = strconv.Atoi(m[1])
+	}
+	t.Logf("open %d %v, closed %d", len(open), open, closed)
+	if len(open) != 6 || closed != 65535-6 {
+		t.Errorf("want 6 open and 65529 closed:\n%s", out)
+	}
+}
+
+// TestProfileMasscanBanner: masscan --banners records the greeting of a
+// profiled SSH port, and of an unprofiled one after --greet-after.
+func TestProfileMasscanBanner(t *testing.T) {
+	Require(t, "masscan")
+	for _, tc := range []struct {
+		name, port string
+		profile    bool
+	}{{"profile port 2222", "2222", true}, {"silent client on 22", "22", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := NewLab(t, LabOptions{NoClientIPv6: true})
+			l.SilenceRespKernel()
+			if tc.profile {
+				l.Start("--profile", writeProfile(t, l, "tcp = [2222]\n[host.services]\n2222 = \"ssh\"\n"))
+			} else {
+				l.Start()
+			}
+			// masscan speaks from an address the client kernel does not
+			// own, so that the kernel does not reset its connection.
+			out, err := l.InClient(60*time.Second, "masscan", "-p"+tc.port, RespIP4, "--banners", "-e", l.ClientIf,
+				"--source-ip", "198.51.100.77", "--router-mac", RespMAC, "--wait", "6")
+			t.Logf("masscan: %s", out)
+			if err != nil {
+				t.Fatalf("masscan: %v", err)
+			}
+			if !strings.Contains(out, "SSH-2.0-OpenSSH_9.2p1") {
+				t.Errorf("no SSH banner recorded:\n%s", out)
+			}
+		})
+	}
+}
