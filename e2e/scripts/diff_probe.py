@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Send the kernel-differential probes and print the replies as JSON.
 
-usage: diff_probe.py IFACE DST_MAC probes|flags
+usage: diff_probe.py IFACE DST_MAC probes|flags|closed
 
 Runs in the client namespace of an e2e lab. Every reply is reduced to the
 fields a Linux host shows, with the fields that are random in Linux
@@ -14,7 +14,7 @@ import random
 import sys
 import time
 
-from scapy.all import (ARP, ICMP, IP, TCP, AsyncSniffer, Ether, ICMPv6EchoRequest,
+from scapy.all import (ARP, ICMP, IP, TCP, UDP, AsyncSniffer, Ether, ICMPv6EchoRequest,
                        ICMPv6ND_NS, ICMPv6NDOptSrcLLAddr, IPv6, Raw, conf, get_if_hwaddr,
                        sendp)
 
@@ -232,4 +232,103 @@ def flags():
     return out
 
 
-print(json.dumps(probes() if mode == "probes" else flags(), sort_keys=True))
+def closed():
+    """Probes to a closed port (81, TCP and UDP) and an unknown protocol:
+    the resets and ICMP errors of a kernel without a socket there. One
+    sniffer for all; each probe has its own source port (the ICMP errors
+    are matched by the packet they quote). Few ICMP errors per peer (4
+    IPv4, 3 IPv6: within Linux's per-peer burst of 6), 0.3 s apart."""
+    rnd = random.Random(81)
+
+    def ip4(tos=0):
+        return IP(src=CLIENT4, dst=RESP4, flags="DF", id=rnd.randrange(1, 65536), ttl=64, tos=tos)
+
+    def ip6(tc=0):
+        return IPv6(src=CLIENT6, dst=RESP6, hlim=64, tc=tc)
+
+    def syn_opts(ts):
+        return linux_opts(1460, ts)
+
+    seq = rnd.randrange(1 << 32)
+    probes = []
+    for v, mk in (("4", ip4), ("6", ip6)):
+        base = 43000 if v == "4" else 43100
+        probes += [
+            ("syn" + v, mk() / TCP(sport=base + 1, dport=81, flags="S", seq=seq, window=64240, options=syn_opts(1111))),
+            ("syn" + v + "-tos", mk(0xb9) / TCP(sport=base + 2, dport=81, flags="S", seq=seq, window=64240,
+                                                options=syn_opts(2222))),
+            ("syn" + v + "-data", mk() / TCP(sport=base + 3, dport=81, flags="S", seq=seq, window=64240) /
+             Raw(b"0123456789")),
+            ("ack" + v, mk() / TCP(sport=base + 4, dport=81, flags="A", seq=seq, ack=0x12345678, window=502,
+                                   options=[("NOP", None), ("NOP", None), ("Timestamp", (3333, 4444))])),
+            ("pshack" + v, mk() / TCP(sport=base + 5, dport=81, flags="PA", seq=seq, ack=0x23456789, window=502) /
+             Raw(b"GET / HTTP/1.0\r\n\r\n")),
+            ("fin" + v, mk() / TCP(sport=base + 6, dport=81, flags="F", seq=seq, window=1024)),
+            ("null" + v, mk() / TCP(sport=base + 7, dport=81, flags="", seq=seq, window=1024)),
+            ("xmas" + v, mk() / TCP(sport=base + 8, dport=81, flags="FPU", seq=seq, window=1024, urgptr=0)),
+            ("rst" + v, mk() / TCP(sport=base + 9, dport=81, flags="R", seq=seq, window=0)),
+        ]
+    probes += [
+        ("udp4", ip4() / UDP(sport=43201, dport=81) / Raw(b"hello")),
+        ("udp4-tos", ip4(0xb9) / UDP(sport=43202, dport=81) / Raw(b"hello tos")),
+        ("udp4-big", ip4() / UDP(sport=43203, dport=81) / Raw(bytes(range(256)) * 3)),
+        ("proto4", IP(src=CLIENT4, dst=RESP4, flags="DF", id=rnd.randrange(1, 65536), ttl=64, proto=132) /
+         Raw(b"sctp?")),
+        ("udp6", ip6() / UDP(sport=43301, dport=81) / Raw(b"hello")),
+        ("udp6-tc-big", ip6(0xb9) / UDP(sport=43302, dport=81) / Raw(bytes(range(256)) * 5)),
+        ("proto6", IPv6(src=CLIENT6, dst=RESP6, hlim=64, nh=132) / Raw(b"sctp?")),
+    ]
+    frames = {name: eth / pkt for name, pkt in probes}
+    s = sniffer()
+    for name, _ in probes:
+        sendp(frames[name], iface=iface)
+        time.sleep(0.3)
+    time.sleep(1.0)
+    got = s.stop()
+
+    def ip_of(f):
+        return f[IP] if IP in f else f[IPv6]
+
+    out = {name: [] for name, _ in probes}
+    for p in got:
+        if TCP in p:
+            for name, f in frames.items():
+                if TCP in f and p[TCP].dport == f[TCP].sport and p[TCP].sport == 81:
+                    d = describe(p)
+                    d["tcp_seq"] = p[TCP].seq
+                    out[name].append(d)
+            continue
+        if IP in p and p[IP].proto == 1:
+            raw = bytes(p[IP].payload)
+            if len(raw) < 8 or raw[0] != 3:
+                continue
+            q = raw[8:]
+            match = None
+            for name, f in frames.items():
+                if IP in f and TCP not in f and len(q) >= 20 and bytes(f[IP])[:len(q)] == q:
+                    match = name
+            if match is None:
+                out.setdefault("unmatched", []).append(raw.hex())
+                continue
+        elif IPv6 in p and p[IPv6].nh == 58:
+            raw = bytes(p[IPv6].payload)
+            if len(raw) < 8 or raw[0] not in (1, 4):
+                continue  # neighbour discovery
+            q = raw[8:]
+            match = None
+            for name, f in frames.items():
+                if IPv6 in f and TCP not in f and len(q) >= 40 and bytes(f[IPv6])[:len(q)] == q:
+                    match = name
+            if match is None:
+                out.setdefault("unmatched", []).append(raw.hex())
+                continue
+        else:
+            continue
+        d = describe(p)
+        sent = bytes(ip_of(frames[match]))
+        d.update(icmp_rest=raw[4:8].hex(), quote_len=len(raw) - 8, sent_len=len(sent))
+        out[match].append(d)
+    return out
+
+
+print(json.dumps({"probes": probes, "flags": flags, "closed": closed}[mode](), sort_keys=True))

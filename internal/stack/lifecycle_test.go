@@ -2,6 +2,7 @@ package stack
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 	"time"
 
@@ -474,4 +475,37 @@ func TestGreetings(t *testing.T) {
 func setDstPort(f []byte, port uint16) {
 	f[14+22], f[14+23] = byte(port>>8), byte(port)
 	fixTCPChecksum(f, 14+20)
+}
+
+// A reset reflects the segment's TOS / traffic class without its ECN bits,
+// as Linux's (measured by e2e TestKernelDiffClosed: 0xb9 in, 0xb8 out).
+func TestClosedPortRSTReflectsTOS(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		e := newLifeEnv(t, personality.Linux(), testProfile)
+		syn := tcpFrame(t, v6, personality.SYN, 1000, 0, "", nil)
+		if v6 {
+			// version 6, traffic class 0xb9: 0x6b 0x90
+			syn[14], syn[15] = 0x6b, 0x90
+		} else {
+			syn[15] = 0xb9
+			binary.BigEndian.PutUint16(syn[24:], 0)
+			binary.BigEndian.PutUint16(syn[24:], csum(syn[14:34]))
+		}
+		out := e.handle(syn)
+		if len(out) != 1 {
+			t.Fatalf("v6=%v: %d replies", v6, len(out))
+		}
+		p := decode(t, out[0])
+		verifyL4(t, p)
+		switch ip := p.NetworkLayer().(type) {
+		case *layers.IPv4:
+			if ip.TOS != 0xb8 {
+				t.Errorf("RST TOS %#x, want 0xb8", ip.TOS)
+			}
+		case *layers.IPv6:
+			if ip.TrafficClass != 0xb8 || ip.FlowLabel == 0 {
+				t.Errorf("RST traffic class %#x flow label %#x, want 0xb8 and nonzero", ip.TrafficClass, ip.FlowLabel)
+			}
+		}
+	}
 }

@@ -146,6 +146,19 @@ func (s *Stack) rst(client, server netip.AddrPort, seq, ack uint32, flags uint8,
 		return
 	}
 	off := s.replyIP(tx, 6, s.p.RST)
+	if s.p.EchoCopyTOS {
+		// Linux reflects the segment's DS field, ECN bits cleared
+		// (tcp_v4_send_reset: arg.tos, ip_send_unicast_reply;
+		// tcp_v6_send_reset: ipv6_get_dsfield, ip6_xmit).
+		tos := s.f.tos &^ 3
+		ip := tx.buf[off:]
+		if s.f.v6 {
+			ip[0] |= tos >> 4
+			ip[1] |= tos << 4
+		} else {
+			ip[1] = tos
+		}
+	}
 	h := tx.grow(20)
 	binary.BigEndian.PutUint16(h[0:], server.Port())
 	binary.BigEndian.PutUint16(h[2:], client.Port())
