@@ -74,9 +74,9 @@ time.sleep(600)`
 }
 
 // osGuess is what nmap -O concluded: its "OS details" or, failing that,
-// "Running" / aggressive guesses line.
+// "Running" / aggressive guesses / no exact match line.
 func osGuess(out string) string {
-	for _, key := range []string{"OS details:", "Running:", "Aggressive OS guesses:", "Running (JUST GUESSING):"} {
+	for _, key := range []string{"OS details:", "Running:", "Aggressive OS guesses:", "Running (JUST GUESSING):", "No exact OS matches"} {
 		for _, line := range strings.Split(out, "\n") {
 			if strings.HasPrefix(line, key) {
 				return strings.TrimSpace(line)
@@ -84,6 +84,36 @@ func osGuess(out string) string {
 		}
 	}
 	return ""
+}
+
+// osFingerprint is nmap's TCP/IP fingerprint without what differs between
+// two runs against the same OS: the SCAN line and the sequence tests'
+// statistics (SP, GCD, ISR, TS); IP ID policies (TI, CI, II) stay.
+func osFingerprint(out string) map[string]string {
+	var b strings.Builder
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "OS:") {
+			b.WriteString(strings.TrimPrefix(line, "OS:"))
+		}
+	}
+	fp := map[string]string{}
+	for _, test := range strings.Split(b.String(), ")") {
+		name, body, ok := strings.Cut(test, "(")
+		if !ok || name == "SCAN" {
+			continue
+		}
+		if name == "SEQ" {
+			var keep []string
+			for _, kv := range strings.Split(body, "%") {
+				if k, _, _ := strings.Cut(kv, "="); k == "TI" || k == "CI" || k == "II" {
+					keep = append(keep, kv)
+				}
+			}
+			body = strings.Join(keep, "%")
+		}
+		fp[name] = body
+	}
+	return fp
 }
 
 // TestProfileNmapOS: nmap -O gives the same OS guess against a linux
@@ -118,6 +148,21 @@ func TestProfileNmapOS(t *testing.T) {
 	t.Logf("masscanned: %s", mg)
 	if kg == "" || kg != mg {
 		t.Errorf("OS guesses differ\n--- kernel\n%s\n--- masscanned\n%s", kOut, mOut)
+	}
+	// nmap's own fingerprint of both: every test equal
+	kf, mf := osFingerprint(kOut), osFingerprint(mOut)
+	if len(kf) < 10 {
+		t.Errorf("kernel fingerprint has %d tests:\n%s", len(kf), kOut)
+	}
+	for name, kv := range kf {
+		if mf[name] != kv {
+			t.Errorf("nmap test %s: kernel %q, masscanned %q", name, kv, mf[name])
+		}
+	}
+	for name := range mf {
+		if _, ok := kf[name]; !ok {
+			t.Errorf("nmap test %s only against masscanned: %q", name, mf[name])
+		}
 	}
 	if p := nmapPorts(mOut); len(p["8080/tcp"]) == 0 || p["8080/tcp"][0] != "closed" || p["22/tcp"][0] != "open" {
 		t.Errorf("ports: %v", p)

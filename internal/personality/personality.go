@@ -139,6 +139,12 @@ type Personality struct {
 	// EchoCopyTOS: echo replies carry the request's TOS / traffic class
 	// (Linux's icmp_reply); otherwise 0.
 	EchoCopyTOS bool
+	// EchoAnyCode: an echo request with a non-zero code is answered too
+	// (Linux's icmp_echo and icmpv6_echo_reply do not look at the code;
+	// nmap's IE probe sends code 9). EchoCopyCode: the reply carries the
+	// request's code (Linux copies the header, nmap-os-db "CD=S");
+	// otherwise 0 ("CD=Z", Windows).
+	EchoAnyCode, EchoCopyCode bool
 
 	// RST is the IPv4 shape of resets (closed ports, segments that match
 	// no connection).
@@ -211,6 +217,8 @@ func Linux() *Personality {
 		NAMinimalUnicast: true,
 		FlowLabels:       true,
 		EchoCopyTOS:      true,
+		EchoAnyCode:      true,
+		EchoCopyCode:     true,
 		// tcp_v4_send_reset: ip_send_unicast_reply from the per-CPU
 		// control socket (IP_PMTUDISC_DO, ID 0)
 		RST: Shape{DF: true, ID: IDZero},
@@ -309,6 +317,8 @@ func Windows() *Personality {
 		Window: 8192,
 		// ECN CC=Y: an ECN-setup SYN gets ECE
 		EchoECN: true,
+		// IE R=Y ... CD=Z: nmap's code-9 echo is answered, with code 0
+		EchoAnyCode: true,
 		// T5-T7 DF=Y, W=0
 		RST: Shape{DF: true, ID: IDRandom},
 		// U1 DF=N

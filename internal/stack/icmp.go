@@ -22,7 +22,7 @@ func (s *Stack) icmpv4(p []byte, tx *Tx) {
 		ev.Drop("icmpv4", event.ReasonBadChecksum)
 		return
 	}
-	if p[0] != 8 || p[1] != 0 {
+	if p[0] != 8 || p[1] != 0 && !s.p.EchoAnyCode {
 		ev.Drop("icmpv4", event.ReasonICMPType)
 		return
 	}
@@ -49,7 +49,10 @@ func (s *Stack) echoReply(p []byte, t, proto uint8, tx *Tx) {
 	}
 	r := tx.grow(len(p))
 	copy(r, p)
-	r[0], r[1], r[2], r[3] = t, 0, 0, 0
+	r[0], r[2], r[3] = t, 0, 0
+	if !s.p.EchoCopyCode {
+		r[1] = 0
+	}
 	s.endIP(tx, off, 2)
 	ev.Reply = "echo-reply"
 }
@@ -73,7 +76,7 @@ func (s *Stack) icmpv6(p []byte, tx *Tx) {
 		ev.Drop("icmpv6", event.ReasonBadChecksum)
 		return
 	}
-	if p[0] != 128 || p[1] != 0 {
+	if p[0] != 128 || p[1] != 0 && !s.p.EchoAnyCode {
 		ev.Drop("icmpv6", event.ReasonICMPType)
 		return
 	}

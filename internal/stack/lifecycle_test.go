@@ -509,3 +509,33 @@ func TestClosedPortRSTReflectsTOS(t *testing.T) {
 		}
 	}
 }
+
+// TestEchoCode: nmap's IE probe (echo request code 9) is answered by
+// Linux with the code copied, by Windows with code 0, and not at all by
+// upstream.
+func TestEchoCode(t *testing.T) {
+	f := echo4(t, nil)
+	icmp := f[14+20:]
+	icmp[1] = 9
+	icmp[2], icmp[3] = 0, 0
+	c := csum(icmp)
+	icmp[2], icmp[3] = byte(c>>8), byte(c)
+	for _, tc := range []struct {
+		p    *personality.Personality
+		code int // -1: no reply
+	}{{personality.Linux(), 9}, {personality.Windows(), 0}, {personality.Masscanned(), -1}} {
+		e := newEnv(t, tc.p)
+		out := e.handle(f)
+		switch {
+		case tc.code < 0 && len(out) != 0:
+			t.Errorf("%s: answered", tc.p.Name)
+		case tc.code >= 0 && len(out) != 1:
+			t.Errorf("%s: %d replies (%q)", tc.p.Name, len(out), e.ev.Reason)
+		case tc.code >= 0:
+			r := out[0][14+20:]
+			if r[0] != 0 || int(r[1]) != tc.code || csum(r) != 0 {
+				t.Errorf("%s: reply type %d code %d", tc.p.Name, r[0], r[1])
+			}
+		}
+	}
+}
