@@ -26,8 +26,8 @@ const (
 	maxLine = 1024
 	// maxSB caps a subnegotiation's content; the rest is dropped.
 	maxSB = 512
-	// maxFails is the failed logins after which login(1) exits (BusyBox
-	// login: 3; util-linux login as PAM's pam_unix retries).
+	// maxFails is the failed logins after which the connection closes
+	// (BusyBox login gives up after 3).
 	maxFails = 3
 	// maxField caps a recorded value, in bytes before escaping.
 	maxField = 256
