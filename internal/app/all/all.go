@@ -15,6 +15,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/app/smtp"
 	"github.com/masscanned-go/masscanned/internal/app/ssh"
 	"github.com/masscanned-go/masscanned/internal/app/stun"
+	"github.com/masscanned-go/masscanned/internal/app/telnet"
 	"github.com/masscanned-go/masscanned/internal/app/vnc"
 )
 
@@ -38,5 +39,6 @@ func Registry() *app.Registry {
 	r.Register(mail.NewIMAP(), mail.DefaultEnabled, mail.Description)
 	r.Register(vnc.New(), vnc.DefaultEnabled, vnc.Description)
 	r.Register(mysql.New(), mysql.DefaultEnabled, mysql.Description)
+	r.Register(telnet.New(), telnet.DefaultEnabled, telnet.Description)
 	return r
 }
