@@ -265,7 +265,11 @@ func TestProfileMasscanBanner(t *testing.T) {
 			// own, so that the kernel does not reset its connection.
 			out, err := l.InClient(60*time.Second, "masscan", "-p"+tc.port, RespIP4, "--banners", "-e", l.ClientIf,
 				"--source-ip", "198.51.100.77", "--router-mac", RespMAC, "--wait", "6")
-			t.Logf("masscan: %s", out)
+			for _, line := range strings.Split(out, "\n") {
+				if strings.Contains(line, "Banner on") || strings.Contains(line, "Discovered") {
+					t.Logf("masscan: %s", strings.TrimSpace(line[strings.LastIndex(line, "  ")+1:]))
+				}
+			}
 			if err != nil {
 				t.Fatalf("masscan: %v", err)
 			}
