@@ -67,3 +67,46 @@ func Conn(t app.Transport, pers, client, server string, now time.Time) *app.Conn
 		Rand:        func(p []byte) { clear(p) },
 	}
 }
+
+// Step is one exchange of a dialogue: what the client sends, the reply
+// and close expected, and fields the handler must record (by key).
+type Step struct {
+	In     string
+	Reply  string
+	Close  bool
+	Fields map[string]any
+}
+
+// Converse greets c with g, then feeds each step's bytes to g.Serve (all
+// of them must be consumed) and checks the reply, the close and the
+// fields recorded.
+func Converse(t testing.TB, g app.Greeter, c *app.Conn, steps []Step) {
+	t.Helper()
+	g.Greet(c)
+	for i, s := range steps {
+		var reply []byte
+		got := map[string]any{}
+		var closed bool
+		buf := []byte(s.In)
+		for len(buf) > 0 {
+			res := g.Serve(c, buf)
+			if res.NeedMore || res.Consumed == 0 {
+				t.Fatalf("step %d %q: stuck at %q: %+v", i, s.In, buf, res)
+			}
+			reply = append(reply, res.Reply...)
+			for _, f := range res.Fields {
+				got[f.Key] = f.Value
+			}
+			closed = closed || res.Close
+			buf = buf[res.Consumed:]
+		}
+		if string(reply) != s.Reply || closed != s.Close {
+			t.Fatalf("step %d %q: reply %q close %v, want %q %v", i, s.In, reply, closed, s.Reply, s.Close)
+		}
+		for k, v := range s.Fields {
+			if got[k] != v {
+				t.Errorf("step %d: field %s = %v, want %v", i, k, got[k], v)
+			}
+		}
+	}
+}

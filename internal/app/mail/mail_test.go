@@ -7,7 +7,6 @@ import (
 
 	"github.com/masscanned-go/masscanned/internal/app"
 	"github.com/masscanned-go/masscanned/internal/app/apptest"
-	"github.com/masscanned-go/masscanned/internal/event"
 )
 
 func conn(banners map[string]string) *app.Conn {
@@ -23,38 +22,17 @@ type step struct {
 	fields map[string]any
 }
 
+func asSteps(steps []step) []apptest.Step {
+	out := make([]apptest.Step, len(steps))
+	for i, s := range steps {
+		out[i] = apptest.Step{In: s.in, Reply: s.reply, Close: s.close, Fields: s.fields}
+	}
+	return out
+}
+
 func run(t *testing.T, g app.Greeter, steps []step) {
 	t.Helper()
-	c := conn(nil)
-	g.Greet(c)
-	for i, s := range steps {
-		var reply []byte
-		var fs []event.Field
-		var closed bool
-		buf := []byte(s.in)
-		for len(buf) > 0 {
-			res := g.Serve(c, buf)
-			if res.NeedMore || res.Consumed == 0 {
-				t.Fatalf("step %d %q: stuck at %q: %+v", i, s.in, buf, res)
-			}
-			reply = append(reply, res.Reply...)
-			fs = append(fs, res.Fields...)
-			closed = closed || res.Close
-			buf = buf[res.Consumed:]
-		}
-		if string(reply) != s.reply || closed != s.close {
-			t.Fatalf("step %d %q: reply %q close %v, want %q %v", i, s.in, reply, closed, s.reply, s.close)
-		}
-		got := map[string]any{}
-		for _, f := range fs {
-			got[f.Key] = f.Value
-		}
-		for k, v := range s.fields {
-			if got[k] != v {
-				t.Errorf("step %d: field %s = %v, want %v", i, k, got[k], v)
-			}
-		}
-	}
+	apptest.Converse(t, g, conn(nil), asSteps(steps))
 }
 
 func TestGreet(t *testing.T) {

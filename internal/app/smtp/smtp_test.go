@@ -9,7 +9,6 @@ import (
 
 	"github.com/masscanned-go/masscanned/internal/app"
 	"github.com/masscanned-go/masscanned/internal/app/apptest"
-	"github.com/masscanned-go/masscanned/internal/event"
 )
 
 func conn(banners map[string]string) *app.Conn {
@@ -21,14 +20,6 @@ func conn(banners map[string]string) *app.Conn {
 		}
 	}
 	return c
-}
-
-func fields(fs []event.Field) map[string]any {
-	m := map[string]any{}
-	for _, f := range fs {
-		m[f.Key] = f.Value
-	}
-	return m
 }
 
 func TestGreet(t *testing.T) {
@@ -54,36 +45,17 @@ type step struct {
 	fields map[string]any
 }
 
+func asSteps(steps []step) []apptest.Step {
+	out := make([]apptest.Step, len(steps))
+	for i, s := range steps {
+		out[i] = apptest.Step{In: s.in, Reply: s.reply, Close: s.close, Fields: s.fields}
+	}
+	return out
+}
+
 func run(t *testing.T, steps []step) {
 	t.Helper()
-	h := New()
-	c := conn(nil)
-	h.Greet(c)
-	for i, s := range steps {
-		var reply []byte
-		var fs []event.Field
-		var closed bool
-		buf := []byte(s.in)
-		for len(buf) > 0 {
-			res := h.Serve(c, buf)
-			if res.NeedMore || res.Consumed == 0 {
-				t.Fatalf("step %d %q: stuck at %q: %+v", i, s.in, buf, res)
-			}
-			reply = append(reply, res.Reply...)
-			fs = append(fs, res.Fields...)
-			closed = closed || res.Close
-			buf = buf[res.Consumed:]
-		}
-		if string(reply) != s.reply || closed != s.close {
-			t.Fatalf("step %d %q: reply %q close %v, want %q %v", i, s.in, reply, closed, s.reply, s.close)
-		}
-		got := fields(fs)
-		for k, v := range s.fields {
-			if got[k] != v {
-				t.Errorf("step %d: field %s = %v, want %v", i, k, got[k], v)
-			}
-		}
-	}
+	apptest.Converse(t, New(), conn(nil), asSteps(steps))
 }
 
 const ehlo = "250-mail.example.com\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-VRFY\r\n250-ETRN\r\n250-STARTTLS\r\n" +
