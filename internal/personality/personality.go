@@ -16,6 +16,13 @@ type IDPolicy uint8
 const (
 	IDZero   IDPolicy = iota // always 0
 	IDRandom                 // pseudo-random per packet
+	// IDPerDest: a counter per destination bucket, as Linux's
+	// ip_idents: +1 per packet, plus a random jump up to the jiffies
+	// (4 ms) elapsed since the bucket was last used (nmap: "I" for
+	// back-to-back replies to one peer).
+	IDPerDest
+	// IDIncrement: one counter for every packet (Windows; nmap "I").
+	IDIncrement
 )
 
 // Shape is the IPv4 shape of one kind of reply.
@@ -203,8 +210,9 @@ func Linux() *Personality {
 		TTL:           64,
 		HopLimit:      64,
 		SYNACK:        Shape{DF: true, ID: IDZero},
-		Echo:          Shape{DF: false, ID: IDRandom},
-		Data:          Shape{DF: true, ID: IDRandom},
+		// icmp_reply without DF: __ip_select_ident, nmap II=I
+		Echo: Shape{DF: false, ID: IDPerDest},
+		Data: Shape{DF: true, ID: IDRandom},
 		SYNACKOptions: true,
 		SYNACKLayout:  linuxLayout(),
 		MSS4:          1460,
@@ -223,7 +231,7 @@ func Linux() *Personality {
 		// control socket (IP_PMTUDISC_DO, ID 0)
 		RST: Shape{DF: true, ID: IDZero},
 		// icmp_send: the ICMP socket does not set DF, ID from ip_select_ident
-		Unreach: Shape{DF: false, ID: IDRandom},
+		Unreach: Shape{DF: false, ID: IDPerDest},
 		// tcp_synack_timer: TCP_TIMEOUT_INIT (1 s) doubled on each of
 		// net.ipv4.tcp_synack_retries (5) retransmissions
 		SYNACKRetries: []time.Duration{1 * time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second},
@@ -291,9 +299,8 @@ func windowsLayout() []Opt {
 // Windows Server answers a client's timestamps (TS=A, "T11" in every
 // OPS value of those entries): its "Timestamps disabled" default only
 // stops it from offering them in its own SYNs. Its IP IDs are one
-// incrementing counter (TI=I, CI=I, II=I); the stack has no such policy,
-// so they are random here: non-zero with DF, which is what p0f's "id+"
-// quirk checks.
+// incrementing counter (TI=I, CI=I, II=I): IDIncrement (non-zero with DF,
+// which is what p0f's "id+" quirk checks).
 func Windows() *Personality {
 	p := &Personality{
 		Name:        "windows",
@@ -302,10 +309,10 @@ func Windows() *Personality {
 		TTL:      128,
 		HopLimit: 128,
 		// T1 DF=Y; p0f "df,id+"
-		SYNACK: Shape{DF: true, ID: IDRandom},
+		SYNACK: Shape{DF: true, ID: IDIncrement},
 		// IE DFI=N: neither echo reply has DF
-		Echo: Shape{DF: false, ID: IDRandom},
-		Data: Shape{DF: true, ID: IDRandom},
+		Echo: Shape{DF: false, ID: IDIncrement},
+		Data: Shape{DF: true, ID: IDIncrement},
 		// OPS: M5B4 (1460), NW8 (scale 8), option order as windowsLayout
 		SYNACKOptions: true,
 		SYNACKLayout:  windowsLayout(),
@@ -320,9 +327,9 @@ func Windows() *Personality {
 		// IE R=Y ... CD=Z: nmap's code-9 echo is answered, with code 0
 		EchoAnyCode: true,
 		// T5-T7 DF=Y, W=0
-		RST: Shape{DF: true, ID: IDRandom},
+		RST: Shape{DF: true, ID: IDIncrement},
 		// U1 DF=N
-		Unreach: Shape{DF: false, ID: IDRandom},
+		Unreach: Shape{DF: false, ID: IDIncrement},
 		// TcpMaxConnectResponseRetransmissions (default 2) retransmissions
 		// of the SYN-ACK, the first after Windows' initial RTO of 3 s,
 		// doubled for the second: 3 s then 6 s, the JA4TS delays the

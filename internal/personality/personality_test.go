@@ -78,7 +78,7 @@ func TestLayoutsMatchP0f(t *testing.T) {
 func TestWindowsValues(t *testing.T) {
 	p := Windows()
 	if p.TTL != 128 || p.HopLimit != 128 || p.Window != 8192 || p.WindowFromMSS || p.WScale != 8 ||
-		p.MSS4 != 1460 || !p.SYNACK.DF || p.SYNACK.ID != IDRandom || p.Echo.DF || !p.RST.DF || p.Unreach.DF || !p.EchoECN {
+		p.MSS4 != 1460 || !p.SYNACK.DF || p.SYNACK.ID != IDIncrement || p.Echo.DF || !p.RST.DF || p.Unreach.DF || !p.EchoECN {
 		t.Errorf("windows: %+v", p)
 	}
 	if len(p.SYNACKRetries) != 2 || p.SYNACKRetries[0].Seconds() != 3 || p.SYNACKRetries[1].Seconds() != 6 {

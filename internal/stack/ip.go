@@ -261,8 +261,14 @@ func (s *Stack) beginIP(tx *Tx, src, dst netip.Addr, proto uint8, shape personal
 	if src.Is4() {
 		h := tx.grow(20)
 		h[0] = 0x45
-		if shape.ID == personality.IDRandom {
+		switch shape.ID {
+		case personality.IDRandom:
 			binary.BigEndian.PutUint16(h[4:], uint16(s.rng.Uint64()))
+		case personality.IDPerDest:
+			binary.BigEndian.PutUint16(h[4:], s.identPerDest(dst, proto))
+		case personality.IDIncrement:
+			s.ipID++
+			binary.BigEndian.PutUint16(h[4:], s.ipID)
 		}
 		if shape.DF {
 			h[6] = 0x40
@@ -280,6 +286,34 @@ func (s *Stack) beginIP(tx *Tx, src, dst netip.Addr, proto uint8, shape personal
 	wire.PutAddr(h[8:], src)
 	wire.PutAddr(h[24:], dst)
 	return off
+}
+
+// identBuckets is the number of per-destination IP ID counters (Linux:
+// ip_idents, 2048 at least).
+const identBuckets = 2048
+
+// ident is one per-destination IP ID counter.
+type ident struct {
+	id     uint16
+	jiffie int64 // last use, in 4 ms jiffies (HZ=250, Debian's kernels)
+	used   bool
+}
+
+// identPerDest is the next IP ID toward dst for proto, as Linux's
+// ip_idents_reserve: a hashed bucket's counter, +1, plus a random jump
+// smaller than the jiffies elapsed since the bucket's last use.
+func (s *Stack) identPerDest(dst netip.Addr, proto uint8) uint16 {
+	h := s.cookie(netip.AddrPortFrom(dst, uint16(proto)), netip.AddrPort{}, 0xfffffffc)
+	b := &s.idents[h%identBuckets]
+	now := s.f.meta.Time.UnixMilli() / 4
+	if !b.used {
+		b.id, b.used = uint16(s.rng.Uint64()), true
+	} else if d := now - b.jiffie; d > 0 {
+		b.id += uint16(s.rng.Uint64() % uint64(d))
+	}
+	b.jiffie = now
+	b.id++
+	return b.id
 }
 
 // endIP fills the lengths and checksums of the IP packet begun at off,

@@ -539,3 +539,33 @@ func TestEchoCode(t *testing.T) {
 		}
 	}
 }
+
+// TestIPIDPolicies: Linux's echo replies count per destination (+1 back to
+// back, a random jump after a pause), Windows counts every packet.
+func TestIPIDPolicies(t *testing.T) {
+	id := func(f []byte) uint16 { return uint16(f[14+4])<<8 | uint16(f[14+5]) }
+	e := newEnv(t, personality.Linux())
+	a := id(e.handle(echo4(t, nil))[0])
+	b := id(e.handle(echo4(t, nil))[0])
+	if b != a+1 {
+		t.Errorf("linux back-to-back echo IDs %d, %d", a, b)
+	}
+	later := 0
+	for i := range 20 {
+		c := id(e.handleMeta(echo4(t, nil), Meta{Time: testTime.Add(time.Duration(i+1) * time.Second)})[0])
+		if c != b+1 {
+			later++
+		}
+		b = c
+	}
+	if later == 0 {
+		t.Errorf("linux IDs never jump after a pause")
+	}
+	w := newEnv(t, personality.Windows())
+	x := id(w.handle(echo4(t, nil))[0])
+	y := id(w.handle(synFrame(t, false, linuxSYNOpts))[0])
+	z := id(w.handle(echo4(t, nil))[0])
+	if y != x+1 || z != y+1 {
+		t.Errorf("windows IDs %d %d %d", x, y, z)
+	}
+}

@@ -92,6 +92,8 @@ type Stack struct {
 	randFn  func([]byte)
 	synq    synQueue
 	icmpLim icmpLimiter
+	idents  [identBuckets]ident // IDPerDest counters
+	ipID    uint16              // IDIncrement counter
 
 	// per-frame scratch, reused
 	f      frame
@@ -148,6 +150,7 @@ func New(cfg Config) (*Stack, error) {
 	s.k0 = binary.LittleEndian.Uint64(cfg.CookieKey[0:8])
 	s.k1 = binary.LittleEndian.Uint64(cfg.CookieKey[8:16])
 	s.rng = rand.NewChaCha8(cfg.Seed)
+	s.ipID = uint16(s.rng.Uint64())
 	s.randFn = s.fill
 	s.SetLists(cfg.Self, cfg.Deny)
 	if err := s.SetProfile(cfg.Profile); err != nil {
