@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -277,5 +278,73 @@ func TestProfileMasscanBanner(t *testing.T) {
 				t.Errorf("no SSH banner recorded:\n%s", out)
 			}
 		})
+	}
+}
+
+// TestUnprofiledFullScan: without a profile every port is open
+// (upstream's behaviour): a SYN scan of 1-65535 finds 65535.
+func TestUnprofiledFullScan(t *testing.T) {
+	Require(t, "nmap")
+	l := NewLab(t, LabOptions{NoClientIPv6: true})
+	l.SilenceRespKernel()
+	l.Start("--no-rate-limit", "-q")
+	out, err := l.InClient(300*time.Second, "nmap", "-sS", "-Pn", "-n", "-p-", "--min-rate", "20000", "-oG", "-", RespIP4)
+	if err != nil {
+		t.Fatalf("nmap: %v\n%s", err, out)
+	}
+	open := strings.Count(out, "/open/tcp/")
+	t.Logf("open ports: %d", open)
+	if open != 65535 {
+		t.Errorf("%d ports open, want 65535", open)
+	}
+}
+
+// TestProfileReload: SIGHUP reloads the profile; a bad file keeps the
+// previous one.
+func TestProfileReload(t *testing.T) {
+	Require(t, "nmap")
+	l := NewLab(t, LabOptions{NoClientIPv6: true})
+	l.SilenceRespKernel()
+	path := writeProfile(t, l, "tcp = [22]\n")
+	l.Start("--profile", path)
+	state := func() string {
+		out, err := l.InClient(60*time.Second, "nmap", "-sS", "-Pn", "-n", "-p", "80", RespIP4)
+		if err != nil {
+			t.Fatalf("nmap: %v\n%s", err, out)
+		}
+		if f := nmapPorts(out)["80/tcp"]; len(f) > 0 {
+			return f[0]
+		}
+		return "?"
+	}
+	waitLog := func(msg string) {
+		t.Helper()
+		for i := 0; i < 100; i++ {
+			if strings.Contains(l.Stderr(), msg) {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("no %q in the log:\n%s", msg, l.Stderr())
+	}
+	if s := state(); s != "closed" {
+		t.Fatalf("80 is %s before the reload, want closed", s)
+	}
+	writeProfile(t, l, "tcp = [22, 80]\n")
+	l.Signal(syscall.SIGHUP)
+	waitLog("reloaded host profile")
+	if s := state(); s != "open" {
+		t.Errorf("80 is %s after the reload, want open", s)
+	}
+	if err := os.WriteFile(path, []byte("[[host]]\naddresses = [\"198.51.100.2\"]\ntcp = [\"x\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.Signal(syscall.SIGHUP)
+	waitLog("reload failed, keeping the previous host profile")
+	if !strings.Contains(l.Stderr(), "profile.toml:3") {
+		t.Errorf("the reload error does not name the line:\n%s", l.Stderr())
+	}
+	if s := state(); s != "open" {
+		t.Errorf("80 is %s after a bad reload, want open (the previous profile)", s)
 	}
 }

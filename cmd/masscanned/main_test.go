@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,6 +12,10 @@ import (
 // with a non-zero exit and nothing on stdout.
 func TestCLIErrors(t *testing.T) {
 	dir := t.TempDir()
+	badProfile := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(badProfile, []byte("[[host]]\naddresses = [\"192.0.2.1\"]\n\ntcp = [22, 70000]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -25,6 +30,10 @@ func TestCLIErrors(t *testing.T) {
 		{"unreadable pcap", []string{"--read-pcap", filepath.Join(dir, "none.pcap")}, exitRuntime, "none.pcap"},
 		{"unknown protocol", []string{"-i", "lo", "--disable-proto", "gopher"}, exitUsage, `unknown protocol "gopher"`},
 		{"bad rate", []string{"-i", "lo", "--rate-icmp-host", "-5"}, exitUsage, "rate"},
+		{"bad profile", []string{"-i", "lo", "--profile", badProfile}, exitUsage, "bad.toml:4: host 1: tcp: port 70000 out of range"},
+		{"missing profile", []string{"-i", "lo", "--profile", filepath.Join(dir, "none.toml")}, exitUsage, "none.toml"},
+		{"bad greet-after", []string{"-i", "lo", "--greet-after", "-1s"}, exitUsage, "--greet-after"},
+		{"bad idle-timeout", []string{"-i", "lo", "--idle-timeout", "0"}, exitUsage, "--idle-timeout"},
 	}
 	for _, tc := range tests {
 		var out, errb bytes.Buffer
@@ -55,7 +64,7 @@ func TestHelpVersionList(t *testing.T) {
 				t.Errorf("%v: %q", args, s)
 			}
 		default:
-			for _, want := range []string{"--iface", "--self-ip-file", "--personality", "--read-pcap", "--udp-max-ratio", "--rate-synack-host"} {
+			for _, want := range []string{"--iface", "--self-ip-file", "--personality", "--read-pcap", "--udp-max-ratio", "--rate-synack-host", "--profile", "--greet-after", "--idle-timeout", "--max-half-open"} {
 				if !strings.Contains(s, want) {
 					t.Errorf("help lacks %s", want)
 				}
