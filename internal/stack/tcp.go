@@ -346,7 +346,16 @@ func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []b
 }
 
 // wellKnownService is the service usually found on port.
-func wellKnownService(port uint16) string { return profile.WellKnown[port] }
+func wellKnownService(port uint16) string { return greeterOf(profile.WellKnown[port]) }
+
+// greeterOf is the greeter that speaks for a profile service: a service
+// is its own greeter but for mail submission, which is SMTP.
+func greeterOf(service string) string {
+	if service == "submission" {
+		return "smtp"
+	}
+	return service
+}
 
 // peerOf is what a connection keeps of the current frame to send later.
 func (s *Stack) peerOf(o *tcpOpts) peer {
@@ -360,11 +369,13 @@ func (s *Stack) peerOf(o *tcpOpts) peer {
 // service speaks first, a greeting is scheduled for a silent client.
 func (s *Stack) opened(sh *connShard, c *conn, opts *tcpOpts, tx *Tx) {
 	t := s.cfg.Conns
-	if svc := c.stream.Conn.Service; svc != "" && t.reg.Greeter(svc) >= 0 {
+	if svc := greeterOf(c.stream.Conn.Service); svc != "" && t.reg.Greeter(svc) >= 0 {
 		s.greet(sh, c, svc, opts, tx)
 		return
 	}
-	if t.cfg.GreetAfter > 0 {
+	// A profile's service for the port is the last word; otherwise the
+	// port's well-known service may greet a silent client.
+	if t.cfg.GreetAfter > 0 && c.stream.Conn.Service == "" {
 		if svc := wellKnownService(c.key.server.Port()); svc != "" && t.reg.Greeter(svc) >= 0 {
 			c.greetAt = c.opened.Add(t.cfg.GreetAfter)
 		}
