@@ -205,14 +205,14 @@ func linuxLayout() []Opt {
 // Linux is a current Linux kernel (6.x) with default sysctls.
 func Linux() *Personality {
 	p := &Personality{
-		Name:          "linux",
-		Description:   "replies shaped like a current Linux kernel and common server software",
-		TTL:           64,
-		HopLimit:      64,
-		SYNACK:        Shape{DF: true, ID: IDZero},
+		Name:        "linux",
+		Description: "replies shaped like a current Linux kernel and common server software",
+		TTL:         64,
+		HopLimit:    64,
+		SYNACK:      Shape{DF: true, ID: IDZero},
 		// icmp_reply without DF: __ip_select_ident, nmap II=I
-		Echo: Shape{DF: false, ID: IDPerDest},
-		Data: Shape{DF: true, ID: IDRandom},
+		Echo:          Shape{DF: false, ID: IDPerDest},
+		Data:          Shape{DF: true, ID: IDRandom},
 		SYNACKOptions: true,
 		SYNACKLayout:  linuxLayout(),
 		MSS4:          1460,
