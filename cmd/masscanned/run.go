@@ -179,6 +179,13 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	r.table = stack.NewConnTable(r.reg, stack.ConnConfig{MaxConns: o.MaxConns, MaxBytes: o.MaxConnBytes, MaxBuffer: o.MaxBuffer,
 		IdleTimeout: o.IdleTimeout, GreetAfter: gA})
+	// a library (SSH, TLS) wrote to a connection: wake the workers so
+	// that their Tick sends it now, not at the next timer tick
+	r.table.SetWake(func() {
+		for _, l := range r.links {
+			link.Wake(l)
+		}
+	})
 	if !o.Quiet {
 		s, err := formatSink(o.Format, r.stdout)
 		if err != nil {
@@ -302,7 +309,7 @@ func (r *runner) work(l link.Link, st *stack.Stack) error {
 	// Timers run from frame times (a capture replays its own clock) and,
 	// on a quiet live link, from the clock when Recv gives up.
 	tick := func(now time.Time) {
-		if now.Sub(lastTick) < stack.TickInterval {
+		if !st.Ready() && now.Sub(lastTick) < stack.TickInterval {
 			return
 		}
 		lastTick = now

@@ -5,6 +5,7 @@
 package app
 
 import (
+	"net"
 	"net/netip"
 	"time"
 
@@ -132,6 +133,21 @@ type Greeter interface {
 	// Greet returns the greeting (Reply) and may set c.State. Close asks
 	// to close after the greeting.
 	Greet(c *Conn) Result
+}
+
+// LibraryHandler is a Handler that serves a TCP connection with a library
+// that needs a net.Conn (golang.org/x/crypto/ssh, crypto/tls). The library
+// runs in its own goroutine over a PipeConn; the packet path only hands
+// bytes over.
+type LibraryHandler interface {
+	Handler
+	// UseLibrary reports whether c is served by the library; false: by
+	// Greet and Serve as a plain handler (e.g. upstream's banner-only SSH).
+	UseLibrary(c *Conn) bool
+	// RunLibrary serves the connection until it is done, in its own
+	// goroutine (c is its own copy). rec records fields as an event of
+	// their own; nc's Close asks for our FIN.
+	RunLibrary(c *Conn, nc net.Conn, rec func([]event.Field))
 }
 
 // Closer is implemented by handlers that want to learn that a connection

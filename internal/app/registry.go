@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/masscanned-go/masscanned/internal/event"
 )
@@ -19,7 +20,19 @@ type registered struct {
 // configured at startup and read-only afterwards.
 type Registry struct {
 	list []registered
+	// MaxLibraries bounds the connections served by a library at once
+	// (0: DefaultMaxLibraries); beyond it a LibraryHandler serves as a
+	// plain handler.
+	MaxLibraries int
+	libs         atomic.Int64
 }
+
+// DefaultMaxLibraries is the default bound of library-served connections:
+// each holds a goroutine and the library's state (tens of KiB).
+const DefaultMaxLibraries = 4096
+
+// Libraries is the number of connections a library serves now.
+func (r *Registry) Libraries() int { return int(r.libs.Load()) }
 
 // Register appends h. Handlers registered with enabled=false are off until
 // Enable is called for them.

@@ -1,6 +1,10 @@
 package app
 
 import (
+	"net"
+	"net/netip"
+	"time"
+
 	"github.com/masscanned-go/masscanned/internal/event"
 )
 
@@ -14,7 +18,20 @@ type Stream struct {
 	handler int // hUnknown, hDead, else registry index
 	served  int // the handler that served the stream, -1: none
 	buf     []byte
+	pipe    *PipeConn // a library serves the stream (LibraryHandler)
+
+	// Ready is called (from the library's goroutine) when the library
+	// wrote bytes or closed: the stack should Pull soon. Emit receives
+	// the events the library records. Both are set by the stack.
+	Ready func(client, server netip.AddrPort)
+	Emit  func(*event.Event)
 }
+
+// Pipe sizes: unread client bytes, unsent library bytes.
+const (
+	pipeIn  = 64 << 10
+	pipeOut = 64 << 10
+)
 
 const (
 	hUnknown = -1
@@ -30,10 +47,70 @@ func (st *Stream) Reset(c Conn) {
 func (st *Stream) Buffered() int { return cap(st.buf) }
 
 // Drop releases the buffer and stops interpreting the stream (later bytes
-// are counted by the stack, never handed to a handler).
+// are counted by the stack, never handed to a handler); a library serving
+// it is shut.
 func (st *Stream) Drop() {
 	st.buf = nil
 	st.handler = hDead
+	if st.pipe != nil {
+		st.pipe.Shut()
+	}
+}
+
+// HasLibrary reports whether a library serves the stream.
+func (st *Stream) HasLibrary() bool { return st.pipe != nil }
+
+// Pull takes up to max bytes the library wrote; done reports that the
+// library closed and everything was taken (send our FIN).
+func (st *Stream) Pull(max int) (b []byte, done bool) {
+	if st.pipe == nil {
+		return nil, false
+	}
+	return st.pipe.Pull(max)
+}
+
+// startLibrary runs h's library on the stream, if it wants to and the
+// bound allows, with pending as the client's first bytes.
+func (st *Stream) startLibrary(r *Registry, idx int, pending []byte) bool {
+	h, ok := r.list[idx].h.(LibraryHandler)
+	if !ok || !h.UseLibrary(&st.Conn) {
+		return false
+	}
+	max := r.MaxLibraries
+	if max <= 0 {
+		max = DefaultMaxLibraries
+	}
+	if r.libs.Add(1) > int64(max) {
+		r.libs.Add(-1)
+		return false
+	}
+	client, server := st.Conn.Client, st.Conn.Server
+	ready := st.Ready
+	p := NewPipeConn(net.TCPAddrFromAddrPort(server), net.TCPAddrFromAddrPort(client), pipeIn, pipeOut, func() {
+		if ready != nil {
+			ready(client, server)
+		}
+	})
+	if len(pending) > 0 {
+		_ = p.Push(pending)
+	}
+	st.pipe = p
+	c := st.Conn // the library's own copy
+	emit, name := st.Emit, h.Name()
+	rec := func(fields []event.Field) {
+		if emit == nil || len(fields) == 0 {
+			return
+		}
+		emit(&event.Event{Time: time.Now(), Kind: event.KindApp, Verdict: event.Received, Layer: "tcp",
+			SrcIP: client.Addr(), DstIP: server.Addr(), IPProto: 6, SrcPort: client.Port(), DstPort: server.Port(),
+			App: &event.App{Proto: name, Fields: fields}})
+	}
+	go func() {
+		defer r.libs.Add(-1)
+		defer p.Close()
+		h.RunLibrary(&c, p, rec)
+	}()
+	return true
 }
 
 // Proto is the name of the handler serving the stream ("" while none).
@@ -60,6 +137,9 @@ func (st *Stream) Greet(r *Registry, service string) (reply []byte, a *event.App
 	}
 	g := r.list[idx].h.(Greeter)
 	st.handler, st.served = idx, idx
+	if st.startLibrary(r, idx, nil) {
+		return nil, &event.App{Proto: g.Name()}, false, true
+	}
 	res := g.Greet(&st.Conn)
 	a = &event.App{Proto: g.Name(), Fields: res.Fields}
 	if res.Close {
@@ -77,6 +157,12 @@ func (st *Stream) Feed(r *Registry, p []byte, maxBuf int) (reply []byte, a *even
 	if st.handler == hDead || len(p) == 0 {
 		return nil, nil, false
 	}
+	if st.pipe != nil {
+		if err := st.pipe.Push(p); err != nil {
+			st.Drop() // more than the library reads: give up
+		}
+		return nil, nil, false
+	}
 	if len(st.buf)+len(p) > maxBuf {
 		// More than we are willing to buffer without a complete message.
 		st.Drop()
@@ -91,6 +177,11 @@ func (st *Stream) Feed(r *Registry, p []byte, maxBuf int) (reply []byte, a *even
 		switch {
 		case idx >= 0:
 			st.handler, st.served = idx, idx
+			if st.startLibrary(r, idx, st.buf) {
+				a = &event.App{Proto: r.list[idx].h.Name(), Raw: capRaw(st.buf)}
+				st.buf = nil
+				return nil, a, false
+			}
 		case maybe:
 			return nil, nil, false
 		default:
@@ -137,4 +228,7 @@ func (st *Stream) Close(r *Registry, why string) {
 		}
 	}
 	st.buf = nil
+	if st.pipe != nil {
+		st.pipe.Shut()
+	}
 }

@@ -86,6 +86,7 @@ type App struct {
 const (
 	KindTimer   = "timer"    // a timer acted: SYN-ACK retransmission, greeting, idle close
 	KindConnEnd = "conn-end" // a TCP connection ended (Conn is set)
+	KindApp     = "app"      // a library serving a connection recorded App
 )
 
 // Event is one frame's record. The zero value is ready to fill; Reset

@@ -23,6 +23,20 @@ type TimedReceiver interface {
 	RecvTimeout(f *Frame, d time.Duration) error
 }
 
+// Waker is implemented by links whose blocked RecvTimeout can be woken
+// from another goroutine: it then returns ErrTimeout at once, so the run
+// loop runs the stack's timers (a library wrote to a connection).
+type Waker interface {
+	Wake()
+}
+
+// Wake wakes l if it can.
+func Wake(l Link) {
+	if w, ok := l.(Waker); ok {
+		w.Wake()
+	}
+}
+
 // RecvTimeout receives from l, giving up after d if l can.
 func RecvTimeout(l Link, f *Frame, d time.Duration) error {
 	if tr, ok := l.(TimedReceiver); ok {

@@ -92,7 +92,49 @@ type ConnTable struct {
 	seed    maphash.Seed
 	shards  [numShards]connShard
 	entries atomic.Int64
+
+	// connections whose library has output waiting (app.Stream.Ready)
+	readyMu sync.Mutex
+	ready   []connKey
+	readyN  atomic.Int32
+	wake    atomic.Pointer[func()]
+	readyFn func(client, server netip.AddrPort)
 }
+
+// SetWake sets what to call when a library has output for a connection:
+// the run loop wakes its links so that Tick runs soon. Safe to call any
+// time.
+func (t *ConnTable) SetWake(f func()) { t.wake.Store(&f) }
+
+// markReady queues a connection whose library wrote or closed (called
+// from the library's goroutine).
+func (t *ConnTable) markReady(client, server netip.AddrPort) {
+	t.readyMu.Lock()
+	if len(t.ready) < 1<<16 { // beyond, Tick's periodic scan finds it
+		t.ready = append(t.ready, connKey{client, server})
+	}
+	t.readyN.Store(int32(len(t.ready)))
+	t.readyMu.Unlock()
+	if w := t.wake.Load(); w != nil {
+		(*w)()
+	}
+}
+
+// takeReady returns the queued connections and empties the queue.
+func (t *ConnTable) takeReady(buf []connKey) []connKey {
+	if t.readyN.Load() == 0 {
+		return buf[:0]
+	}
+	t.readyMu.Lock()
+	buf = append(buf[:0], t.ready...)
+	t.ready = t.ready[:0]
+	t.readyN.Store(0)
+	t.readyMu.Unlock()
+	return buf
+}
+
+// HasReady reports whether a library has output waiting for Tick.
+func (t *ConnTable) HasReady() bool { return t.readyN.Load() != 0 }
 
 type connShard struct {
 	mu         sync.Mutex
@@ -126,6 +168,7 @@ func NewConnTable(reg *app.Registry, cfg ConnConfig) *ConnTable {
 		reg = &app.Registry{}
 	}
 	t := &ConnTable{reg: reg, cfg: cfg, seed: maphash.MakeSeed()}
+	t.readyFn = t.markReady
 	pc := (cfg.MaxConns + numShards - 1) / numShards
 	pb := (cfg.MaxBytes + numShards - 1) / numShards
 	for i := range t.shards {

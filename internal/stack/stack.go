@@ -99,6 +99,9 @@ type Stack struct {
 	f      frame
 	ends   []event.Event // connection ends to emit
 	tickEv event.Event
+	// timers last run (Tick), library-ready connections being drained
+	lastTimers time.Time
+	readyBuf   []connKey
 }
 
 // profState is a host profile and the personality of each of its hosts.

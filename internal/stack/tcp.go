@@ -263,6 +263,7 @@ func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []b
 		c.peer = s.peerOf(opts)
 		c.stream.Reset(app.Conn{Transport: app.TCP, Client: key.client, Server: key.server,
 			Personality: s.p.Name, Rand: s.randFn, Now: now})
+		c.stream.Ready, c.stream.Emit = t.readyFn, s.cfg.Emit
 		if f.host != nil {
 			c.stream.Conn.Service = f.host.Service(key.server.Port())
 			c.stream.Conn.Banners = f.host.Banners

@@ -88,15 +88,62 @@ const TickInterval = 100 * time.Millisecond
 // to Config.Emit, as are connection ends. Time enters the stack only
 // through Handle's Meta and Tick.
 func (s *Stack) Tick(now time.Time, tx *Tx) {
-	s.tickSynq(now, tx)
-	t := s.cfg.Conns
-	step := max(1, s.cfg.Workers)
-	if t.entries.Load() != 0 {
-		for i := s.cfg.Worker % step; i < numShards; i += step {
-			s.tickShard(&t.shards[i], now, tx)
+	s.drainReady(now, tx)
+	if now.Sub(s.lastTimers) >= TickInterval || now.Before(s.lastTimers) {
+		s.lastTimers = now
+		s.tickSynq(now, tx)
+		t := s.cfg.Conns
+		step := max(1, s.cfg.Workers)
+		if t.entries.Load() != 0 {
+			for i := s.cfg.Worker % step; i < numShards; i += step {
+				s.tickShard(&t.shards[i], now, tx)
+			}
 		}
 	}
 	s.flushEnds()
+}
+
+// Ready reports whether Tick has work before the next TickInterval: a
+// library wrote to one of its connections.
+func (s *Stack) Ready() bool { return s.cfg.Conns.HasReady() }
+
+// libraryOut is the most library output sent per connection per pump.
+const libraryOut = 32 << 10
+
+// drainReady sends what libraries wrote on their connections.
+func (s *Stack) drainReady(now time.Time, tx *Tx) {
+	t := s.cfg.Conns
+	s.readyBuf = t.takeReady(s.readyBuf)
+	for _, k := range s.readyBuf {
+		sh := &t.shards[t.shardIndex(&k)]
+		sh.mu.Lock()
+		if c := sh.m[k]; c != nil && !c.ended && c.stream.HasLibrary() {
+			s.pump(c, now, tx)
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// pump sends the output of c's library, and our FIN when it closed.
+func (s *Stack) pump(c *conn, now time.Time, tx *Tx) {
+	b, done := c.stream.Pull(libraryOut)
+	if len(b) == 0 && (!done || c.finSent) {
+		return
+	}
+	s.fromPeer(c.key, &c.peer, now)
+	n0 := tx.Len()
+	o := tcpOpts{ts: c.peer.ts, tsVal: c.peer.tsEcho}
+	s.sendData(c, b, done, &o, tx)
+	switch {
+	case len(b) > 0:
+		s.tickEv.Reply = "data"
+	default:
+		s.tickEv.Reply = "fin-ack"
+	}
+	s.emitTick(tx, n0)
+	if c.finRcvd && c.finSent {
+		end(c, event.EndClose, &s.ends, s.cfg.Conns.reg, now)
+	}
 }
 
 // fromPeer sets up the frame context to send to key's client without a
@@ -189,6 +236,8 @@ func (s *Stack) tickShard(sh *connShard, now time.Time, tx *Tx) {
 			s.tickEv.Reason = event.ReasonIdle
 			s.emitTick(tx, n0)
 			end(c, why, &s.ends, t.reg, now)
+		case c.stream.HasLibrary():
+			s.pump(c, now, tx) // output the ready queue missed, if any
 		case !c.greetAt.IsZero() && !now.Before(c.greetAt) && c.in == 0:
 			s.fromPeer(c.key, &c.peer, now)
 			n0 := tx.Len()

@@ -387,6 +387,14 @@ func (a *AFPacket) nextBlock() error {
 			}
 			return fmt.Errorf("afpacket: poll on %s: %w", a.iface, err)
 		}
+		if pfd[1].Revents&unix.POLLIN != 0 && !a.draining.Load() && !a.closed.Load() {
+			// Wake: consume it and let the caller run its timers.
+			var v [8]byte
+			_, _ = unix.Read(efd, v[:])
+			if !a.deadline.IsZero() {
+				return link.ErrTimeout
+			}
+		}
 	}
 }
 
@@ -434,6 +442,18 @@ func (a *AFPacket) Stats() link.Stats {
 // instead of waiting for more. It wakes a blocked Recv.
 func (a *AFPacket) Drain() {
 	a.draining.Store(true)
+	a.fdmu.RLock()
+	if a.efd >= 0 {
+		var one [8]byte
+		binary.NativeEndian.PutUint64(one[:], 1)
+		_, _ = unix.Write(a.efd, one[:])
+	}
+	a.fdmu.RUnlock()
+}
+
+// Wake makes a blocked RecvTimeout return link.ErrTimeout (a plain Recv
+// goes on waiting).
+func (a *AFPacket) Wake() {
 	a.fdmu.RLock()
 	if a.efd >= 0 {
 		var one [8]byte

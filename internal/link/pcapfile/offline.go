@@ -153,6 +153,9 @@ func NewTee(l link.Link, rec *Recorder) *Tee { return &Tee{Link: l, rec: rec} }
 // Drain drains the inner link when it can (see link.Drainer).
 func (t *Tee) Drain() { link.Drain(t.Link) }
 
+// Wake wakes the inner link if it can.
+func (t *Tee) Wake() { link.Wake(t.Link) }
+
 // RecvTimeout receives from the inner link, giving up after d if it can.
 func (t *Tee) RecvTimeout(f *link.Frame, d time.Duration) error {
 	return link.RecvTimeout(t.Link, f, d)
