@@ -137,11 +137,12 @@ func TestAppsSSH(t *testing.T) {
 	l := NewLab(t, LabOptions{})
 	l.Start()
 	for _, port := range []string{"22", "2222"} {
-		// ssh then waits for the server key exchange reply that never
-		// comes: stop it after a few seconds
-		out, _ := l.InClient(4*time.Second, "ssh", "-v", "-p", port, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+		// the key exchange completes; BatchMode has no password to try,
+		// so the login is refused
+		out, _ := l.InClient(15*time.Second, "ssh", "-v", "-p", port, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
 			"-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "e2e@"+RespIP4, "true")
-		for _, want := range []string{"Remote protocol version 2.0, remote software version", "SSH2_MSG_KEXINIT sent", "SSH2_MSG_KEXINIT received"} {
+		for _, want := range []string{"Remote protocol version 2.0, remote software version", "SSH2_MSG_KEXINIT sent", "SSH2_MSG_KEXINIT received",
+			"SSH2_MSG_NEWKEYS received", "Permission denied"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("port %s: ssh -v output lacks %q:\n%s", port, want, out)
 			}
@@ -171,6 +172,35 @@ func TestAppsSSH(t *testing.T) {
 	}
 	if k != nil && len(str(k["hassh"])) != 32 {
 		t.Errorf("hassh %q", k["hassh"])
+	}
+}
+
+// TestAppsSSHLogin: the key exchange completes and every password a
+// client tries is recorded, with the user, and refused.
+func TestAppsSSHLogin(t *testing.T) {
+	Require(t, "ssh", "sshpass")
+	l := NewLab(t, LabOptions{NoClientIPv6: true})
+	l.Start()
+	passwords := []string{"123456", "admin", "P@ssw0rd!"}
+	for _, pw := range passwords {
+		out, err := l.InClient(20*time.Second, "sshpass", "-p", pw, "ssh", "-o", "StrictHostKeyChecking=no",
+			"-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no",
+			"-o", "NumberOfPasswordPrompts=1", "-o", "ConnectTimeout=5", "root@"+RespIP4, "true")
+		if err == nil || !strings.Contains(out, "Permission denied") {
+			t.Errorf("password %q: %v\n%s", pw, err, out)
+		}
+	}
+	var got []string
+	for _, a := range appEvents(t, l, "ssh") {
+		if str(a["auth_method"]) == "password" && str(a["user"]) == "root" {
+			got = append(got, str(a["password"]))
+			if str(a["client_version"]) == "" || len(str(a["hassh"])) != 32 {
+				t.Errorf("attempt without client version or HASSH: %v", a)
+			}
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(passwords, ",") {
+		t.Errorf("recorded passwords %v, want %v", got, passwords)
 	}
 }
 

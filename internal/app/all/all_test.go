@@ -78,5 +78,6 @@ func FuzzStream(f *testing.F) {
 			}
 			stream = stream[n:]
 		}
+		st.Close(reg, "fuzz") // a library serving it (SSH) stops
 	})
 }

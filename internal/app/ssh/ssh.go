@@ -57,7 +57,14 @@ const (
 )
 
 // Handler is the SSH protocol handler.
-type Handler struct{}
+type Handler struct {
+	// HostKeys gives the host keys of a connection's host (nil: one
+	// Ed25519 key per process).
+	HostKeys HostKeys
+	// BannerOnly: never run the complete server (RunLibrary); answer the
+	// identification exchange and KEXINIT only.
+	BannerOnly bool
+}
 
 // New returns the SSH handler.
 func New() *Handler { return &Handler{} }

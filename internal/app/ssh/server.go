@@ -1,0 +1,203 @@
+package ssh
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	xssh "golang.org/x/crypto/ssh"
+
+	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/event"
+)
+
+// The key exchange, run by golang.org/x/crypto/ssh (RunLibrary), offers
+// OpenSSH 9.2p1's lists (Debian 12 defaults) in OpenSSH's order, less what
+// the library does not implement: sntrup761x25519-sha512@openssh.com and
+// diffie-hellman-group18-sha512 (kex), umac-* and hmac-sha1-etm (MAC).
+var (
+	serverKex = []string{
+		"curve25519-sha256", "curve25519-sha256@libssh.org",
+		"ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521",
+		"diffie-hellman-group-exchange-sha256", "diffie-hellman-group16-sha512",
+		"diffie-hellman-group14-sha256",
+	}
+	serverCiphers = []string{
+		"chacha20-poly1305@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr",
+		"aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
+	}
+	serverMACs = []string{
+		"hmac-sha2-256-etm@openssh.com", "hmac-sha2-512-etm@openssh.com",
+		"hmac-sha2-256", "hmac-sha2-512", "hmac-sha1",
+	}
+)
+
+// OpenSSH's sshd_config defaults that shape a login attempt.
+const (
+	maxAuthTries   = 6                 // MaxAuthTries
+	loginGraceTime = 120 * time.Second // LoginGraceTime
+)
+
+// HostKeys returns the host keys of the host c belongs to. The default
+// (nil) is one Ed25519 key per process.
+type HostKeys func(c *app.Conn) ([]xssh.Signer, error)
+
+var (
+	processKeyOnce sync.Once
+	processKey     xssh.Signer
+	processKeyErr  error
+)
+
+func defaultHostKeys(*app.Conn) ([]xssh.Signer, error) {
+	processKeyOnce.Do(func() {
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			processKeyErr = err
+			return
+		}
+		processKey, processKeyErr = xssh.NewSignerFromKey(k)
+	})
+	if processKeyErr != nil {
+		return nil, processKeyErr
+	}
+	return []xssh.Signer{processKey}, nil
+}
+
+// UseLibrary implements app.LibraryHandler: a complete SSH server under
+// every personality but upstream's (banner only), over TCP.
+func (h *Handler) UseLibrary(c *app.Conn) bool {
+	return c.Transport == app.TCP && c.Personality != "masscanned" && !h.BannerOnly
+}
+
+var errDenied = errors.New("permission denied")
+
+// RunLibrary implements app.LibraryHandler: golang.org/x/crypto/ssh runs
+// the key exchange and the user authentication; every attempt is recorded
+// and refused, as sshd refuses a wrong password, until the client gives up
+// or MaxAuthTries is reached.
+func (h *Handler) RunLibrary(c *app.Conn, nc net.Conn, rec func([]event.Field)) {
+	keys := h.HostKeys
+	if keys == nil {
+		keys = defaultHostKeys
+	}
+	signers, err := keys(c)
+	if err != nil || len(signers) == 0 {
+		rec([]event.Field{{Key: "error", Value: "no host key"}})
+		return
+	}
+	_ = nc.SetDeadline(time.Now().Add(loginGraceTime))
+	tap := &clientTap{Conn: nc, rec: rec}
+	attempt := 0
+	record := func(meta xssh.ConnMetadata, method string, extra ...event.Field) {
+		attempt++
+		f := []event.Field{
+			{Key: "auth_method", Value: method},
+			{Key: "user", Value: app.Printable([]byte(meta.User()))},
+		}
+		f = append(f, extra...)
+		f = append(f, event.Field{Key: "client_version", Value: app.Printable(meta.ClientVersion())},
+			event.Field{Key: "attempt", Value: attempt})
+		if tap.hassh != "" {
+			f = append(f, event.Field{Key: "hassh", Value: tap.hassh})
+		}
+		rec(f)
+	}
+	cfg := &xssh.ServerConfig{
+		Config:        xssh.Config{KeyExchanges: serverKex, Ciphers: serverCiphers, MACs: serverMACs},
+		MaxAuthTries:  maxAuthTries,
+		ServerVersion: string(bytes.TrimRight([]byte(serverBanner(c)), "\r\n")),
+		PasswordCallback: func(meta xssh.ConnMetadata, pw []byte) (*xssh.Permissions, error) {
+			record(meta, "password", event.Field{Key: "password", Value: app.Printable(pw)})
+			return nil, errDenied
+		},
+		PublicKeyCallback: func(meta xssh.ConnMetadata, key xssh.PublicKey) (*xssh.Permissions, error) {
+			record(meta, "publickey", event.Field{Key: "key_type", Value: key.Type()},
+				event.Field{Key: "key_fingerprint", Value: xssh.FingerprintSHA256(key)})
+			return nil, errDenied
+		},
+		KeyboardInteractiveCallback: func(meta xssh.ConnMetadata, ch xssh.KeyboardInteractiveChallenge) (*xssh.Permissions, error) {
+			ans, err := ch("", "", []string{"Password: "}, []bool{false})
+			if err != nil || len(ans) != 1 {
+				return nil, errDenied
+			}
+			record(meta, "keyboard-interactive", event.Field{Key: "password", Value: app.Printable([]byte(ans[0]))})
+			return nil, errDenied
+		},
+	}
+	for _, s := range signers {
+		cfg.AddHostKey(s)
+	}
+	conn, chans, reqs, err := xssh.NewServerConn(tap, cfg)
+	if err != nil {
+		return // refused, gave up, or not SSH: the close sends our FIN
+	}
+	// Only reachable if a callback accepted a login (none does).
+	go xssh.DiscardRequests(reqs)
+	for ch := range chans {
+		_ = ch.Reject(xssh.Prohibited, "")
+	}
+	_ = conn.Close()
+}
+
+// clientTap reads the client's identification line and first binary
+// packet (its KEXINIT, in clear) as they go to the library, and records
+// them once, with the HASSH, as the content-detected handler does.
+type clientTap struct {
+	net.Conn
+	rec   func([]event.Field)
+	buf   []byte
+	done  bool
+	line  bool
+	hassh string
+}
+
+func (t *clientTap) Read(b []byte) (int, error) {
+	n, err := t.Conn.Read(b)
+	if n > 0 && !t.done {
+		t.buf = append(t.buf, b[:n]...)
+		t.parse()
+	}
+	return n, err
+}
+
+func (t *clientTap) parse() {
+	if !t.line {
+		i := bytes.IndexByte(t.buf, '\n')
+		if i < 0 {
+			if len(t.buf) > maxIdentLine {
+				t.done, t.buf = true, nil
+			}
+			return
+		}
+		line := bytes.TrimSuffix(t.buf[:i], []byte{'\r'})
+		t.buf = t.buf[i+1:]
+		if !bytes.HasPrefix(line, []byte("SSH-")) {
+			return // lines before the identification (RFC 4253 4.2)
+		}
+		t.line = true
+		proto, software, comment, ok := parseBanner(line)
+		if ok {
+			t.rec(bannerFields(line, proto, software, comment))
+		}
+	}
+	res := serveKexinit(t.buf)
+	if res.NeedMore {
+		if len(t.buf) > maxPacket {
+			t.done, t.buf = true, nil
+		}
+		return
+	}
+	t.done, t.buf = true, nil
+	for _, f := range res.Fields {
+		if f.Key == "hassh" {
+			t.hassh, _ = f.Value.(string)
+		}
+	}
+	if len(res.Fields) > 0 {
+		t.rec(res.Fields)
+	}
+}

@@ -1,0 +1,135 @@
+package ssh
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	xssh "golang.org/x/crypto/ssh"
+
+	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/event"
+)
+
+// bridge plays the stack between a real client (over net.Pipe) and an
+// app.Stream: client bytes are fed in order, library output is pulled
+// when the stream says it is ready, the library's close closes the pipe.
+func bridge(t *testing.T, reg *app.Registry, st *app.Stream, srv net.Conn) {
+	var mu sync.Mutex
+	ready := make(chan struct{}, 1)
+	st.Ready = func(netip.AddrPort, netip.AddrPort) {
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
+	}
+	go func() { // library output → client
+		for range ready {
+			mu.Lock()
+			b, done := st.Pull(1 << 16)
+			mu.Unlock()
+			if len(b) > 0 {
+				if _, err := srv.Write(b); err != nil {
+					return
+				}
+			}
+			if done {
+				srv.Close()
+				return
+			}
+			select { // more may have come meanwhile
+			case ready <- struct{}{}:
+			default:
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	go func() { // client → stream
+		b := make([]byte, 4096)
+		for {
+			n, err := srv.Read(b)
+			if err != nil {
+				mu.Lock()
+				st.Close(reg, "test")
+				mu.Unlock()
+				return
+			}
+			mu.Lock()
+			st.Feed(reg, b[:n], 1<<16)
+			mu.Unlock()
+		}
+	}()
+}
+
+func TestLibraryLogins(t *testing.T) {
+	for _, greet := range []bool{true, false} {
+		reg := &app.Registry{}
+		h := New()
+		reg.Register(h, true, Description)
+		var mu sync.Mutex
+		var recs []map[string]any
+		var st app.Stream
+		st.Reset(app.Conn{Transport: app.TCP, Personality: "linux",
+			Client: netip.MustParseAddrPort("192.0.2.7:40000"), Server: netip.MustParseAddrPort("198.51.100.2:22"),
+			Rand: func(b []byte) { clear(b) }})
+		st.Emit = func(e *event.Event) {
+			m := map[string]any{}
+			for _, f := range e.App.Fields {
+				m[f.Key] = f.Value
+			}
+			mu.Lock()
+			recs = append(recs, m)
+			mu.Unlock()
+		}
+		cli, srv := net.Pipe()
+		bridge(t, reg, &st, srv)
+		if greet {
+			if _, _, _, ok := st.Greet(reg, "ssh"); !ok {
+				t.Fatal("no greeter")
+			}
+		}
+		tries := 0
+		cfg := &xssh.ClientConfig{
+			User: "root",
+			Auth: []xssh.AuthMethod{xssh.RetryableAuthMethod(xssh.PasswordCallback(func() (string, error) {
+				tries++
+				return []string{"123456", "admin", "hunter2"}[min(tries-1, 2)], nil
+			}), 3)},
+			HostKeyCallback: xssh.InsecureIgnoreHostKey(),
+			ClientVersion:   "SSH-2.0-Go_test",
+			Timeout:         10 * time.Second,
+		}
+		_ = cli.SetDeadline(time.Now().Add(20 * time.Second))
+		_, _, _, err := xssh.NewClientConn(cli, "198.51.100.2:22", cfg)
+		if err == nil || !strings.Contains(err.Error(), "unable to authenticate") {
+			t.Fatalf("greet=%v: login: %v", greet, err)
+		}
+		cli.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		var pw []string
+		hassh := ""
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			pw = pw[:0]
+			for _, r := range recs {
+				if r["auth_method"] == "password" && r["user"] == "root" {
+					pw = append(pw, r["password"].(string))
+				}
+				if v, ok := r["hassh"].(string); ok {
+					hassh = v
+				}
+			}
+			mu.Unlock()
+			if len(pw) == 3 {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if strings.Join(pw, ",") != "123456,admin,hunter2" || hassh == "" {
+			t.Errorf("greet=%v: passwords %v, hassh %q; records %v", greet, pw, hassh, recs)
+		}
+	}
+}
