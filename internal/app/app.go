@@ -70,6 +70,11 @@ type Conn struct {
 	// fits should do so; a reply that does not fit is not sent.
 	MaxReply int
 
+	// HostID names the host the server address belongs to: its profile
+	// host's name (or file position); empty without a profile (the
+	// address is its own host). Per-host keys and certificates use it.
+	HostID string
+
 	// Service is the service the host profile maps the server port to
 	// ("ssh", "ftp", ...); empty without a profile or mapping.
 	Service string
@@ -77,6 +82,14 @@ type Conn struct {
 	// (keys such as "ssh", "http_server", "ftp", "smtp"; see package
 	// profile). Nil without a profile: handlers use their defaults.
 	Banners map[string]string
+}
+
+// Host is the identifier of c's host: HostID, else the server address.
+func (c *Conn) Host() string {
+	if c.HostID != "" {
+		return c.HostID
+	}
+	return c.Server.Addr().String()
 }
 
 // Banner returns the profile's value for key, or def when the profile

@@ -108,6 +108,7 @@ type Stack struct {
 type profState struct {
 	prof     *profile.Profile
 	personas map[*profile.Host]*personality.Personality
+	ids      map[*profile.Host]string // app.Conn.HostID
 }
 
 // frame is the parsing context of the frame being handled.
@@ -165,7 +166,7 @@ func New(cfg Config) (*Stack, error) {
 // SetProfile replaces the host profile (nil: none). It is safe to call
 // while another goroutine runs Handle.
 func (s *Stack) SetProfile(p *profile.Profile) error {
-	st := &profState{prof: p, personas: map[*profile.Host]*personality.Personality{}}
+	st := &profState{prof: p, personas: map[*profile.Host]*personality.Personality{}, ids: map[*profile.Host]string{}}
 	if p != nil {
 		for _, h := range p.Hosts {
 			per, err := personality.ByName(h.Personality)
@@ -173,11 +174,19 @@ func (s *Stack) SetProfile(p *profile.Profile) error {
 				return fmt.Errorf("%s:%d: %v", p.Path, h.Line, err)
 			}
 			st.personas[h] = per
+			if h.Name != "" {
+				st.ids[h] = h.Name
+			} else {
+				st.ids[h] = fmt.Sprintf("host-line-%d", h.Line)
+			}
 		}
 	}
 	s.prof.Store(st)
 	return nil
 }
+
+// hostID is the identifier of a profile host (app.Conn.HostID).
+func (s *Stack) hostID(h *profile.Host) string { return s.prof.Load().ids[h] }
 
 // lookupHost finds the host profile of our address a and switches to its
 // personality.

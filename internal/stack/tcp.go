@@ -267,6 +267,7 @@ func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []b
 		if f.host != nil {
 			c.stream.Conn.Service = f.host.Service(key.server.Port())
 			c.stream.Conn.Banners = f.host.Banners
+			c.stream.Conn.HostID = s.hostID(f.host)
 		}
 		sh.insert(c, &s.ends, t.reg, now)
 		t.entries.Add(1)
