@@ -84,7 +84,7 @@ const (
 // an error from ParseClientHello. The datagram is not modified, and the
 // result does not alias it.
 func ParseQUICInitial(datagram []byte) (*ClientHello, error) {
-	if len(datagram) > maxDatagram {
+	if len(datagram) == 0 || len(datagram) > maxDatagram {
 		return nil, ErrNotQUICInitial
 	}
 	var crypto cryptoAssembler
