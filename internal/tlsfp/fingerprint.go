@@ -169,7 +169,10 @@ func withoutGREASE(l []uint16) []uint16 {
 	return out
 }
 
-// ja4Version returns the two-character JA4 version code of ch.
+// ja4Version returns the two-character JA4 version code of ch. As the
+// specification says, the highest value of supported_versions is taken
+// numerically, also for DTLS (where 0xfefd, DTLS 1.2, is above 0xfefc,
+// DTLS 1.3), as FoxIO's own tools do.
 func ja4Version(ch *ClientHello) string {
 	v := ch.Version
 	if _, ok := ch.Extension(ExtSupportedVersions); ok {
