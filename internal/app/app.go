@@ -158,9 +158,10 @@ type LibraryHandler interface {
 	// Greet and Serve as a plain handler (e.g. upstream's banner-only SSH).
 	UseLibrary(c *Conn) bool
 	// RunLibrary serves the connection until it is done, in its own
-	// goroutine (c is its own copy). rec records fields as an event of
-	// their own; nc's Close asks for our FIN.
-	RunLibrary(c *Conn, nc net.Conn, rec func([]event.Field))
+	// goroutine (c is its own copy). rec records an application record
+	// as an event of its own (Proto empty: the handler's name); nc's Close
+	// asks for our FIN.
+	RunLibrary(c *Conn, nc net.Conn, rec func(*event.App))
 }
 
 // Closer is implemented by handlers that want to learn that a connection

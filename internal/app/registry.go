@@ -134,6 +134,9 @@ func (r *Registry) Datagram(c *Conn, data []byte) ([]byte, *event.App) {
 	return res.Reply, a
 }
 
+// CapRaw is a copy of the first RawCap bytes of b, for App.Raw.
+func CapRaw(b []byte) []byte { return capRaw(b) }
+
 func capRaw(b []byte) []byte {
 	if len(b) > RawCap {
 		b = b[:RawCap]

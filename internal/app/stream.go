@@ -97,13 +97,16 @@ func (st *Stream) startLibrary(r *Registry, idx int, pending []byte) bool {
 	st.pipe = p
 	c := st.Conn // the library's own copy
 	emit, name := st.Emit, h.Name()
-	rec := func(fields []event.Field) {
-		if emit == nil || len(fields) == 0 {
+	rec := func(a *event.App) {
+		if emit == nil || a == nil || len(a.Fields) == 0 && len(a.Raw) == 0 {
 			return
+		}
+		if a.Proto == "" {
+			a.Proto = name
 		}
 		emit(&event.Event{Time: time.Now(), Kind: event.KindApp, Verdict: event.Received, Layer: "tcp",
 			SrcIP: client.Addr(), DstIP: server.Addr(), IPProto: 6, SrcPort: client.Port(), DstPort: server.Port(),
-			App: &event.App{Proto: name, Fields: fields}})
+			App: a})
 	}
 	go func() {
 		defer r.libs.Add(-1)

@@ -16,6 +16,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/app/ssh"
 	"github.com/masscanned-go/masscanned/internal/app/stun"
 	"github.com/masscanned-go/masscanned/internal/app/telnet"
+	"github.com/masscanned-go/masscanned/internal/app/tlsd"
 	"github.com/masscanned-go/masscanned/internal/app/vnc"
 )
 
@@ -26,6 +27,10 @@ func Registry() *app.Registry {
 	r := &app.Registry{}
 	r.Register(http.New(), http.DefaultEnabled, http.Description)
 	r.Register(ssh.New(), ssh.DefaultEnabled, ssh.Description)
+	// TLS: the decrypted stream comes back to this registry
+	t := tlsd.New()
+	t.Apps = r
+	r.Register(t, tlsd.DefaultEnabled, tlsd.Description)
 	r.Register(stun.New(), stun.DefaultEnabled, stun.Description)
 	r.Register(smb.New(), smb.DefaultEnabled, smb.Description)
 	r.Register(rpc.New(), rpc.DefaultEnabled, rpc.Description)

@@ -4,7 +4,9 @@
 package apptest
 
 import (
+	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,4 +111,54 @@ func Converse(t testing.TB, g app.Greeter, c *app.Conn, steps []Step) {
 			}
 		}
 	}
+}
+
+// Bridge plays the stack between a real client (over net.Pipe) and an
+// app.Stream: client bytes are fed in order, library output is pulled
+// when the stream says it is ready, the library's close closes the pipe.
+func Bridge(reg *app.Registry, st *app.Stream, srv net.Conn) {
+	var mu sync.Mutex
+	ready := make(chan struct{}, 1)
+	st.Ready = func(netip.AddrPort, netip.AddrPort) {
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
+	}
+	go func() { // library output → client
+		for range ready {
+			mu.Lock()
+			b, done := st.Pull(1 << 16)
+			mu.Unlock()
+			if len(b) > 0 {
+				if _, err := srv.Write(b); err != nil {
+					return
+				}
+			}
+			if done {
+				srv.Close()
+				return
+			}
+			select { // more may have come meanwhile
+			case ready <- struct{}{}:
+			default:
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	go func() { // client → stream
+		b := make([]byte, 4096)
+		for {
+			n, err := srv.Read(b)
+			if err != nil {
+				mu.Lock()
+				st.Close(reg, "test")
+				mu.Unlock()
+				return
+			}
+			mu.Lock()
+			st.Feed(reg, b[:n], 1<<16)
+			mu.Unlock()
+		}
+	}()
 }

@@ -79,7 +79,8 @@ var errDenied = errors.New("permission denied")
 // the key exchange and the user authentication; every attempt is recorded
 // and refused, as sshd refuses a wrong password, until the client gives up
 // or MaxAuthTries is reached.
-func (h *Handler) RunLibrary(c *app.Conn, nc net.Conn, rec func([]event.Field)) {
+func (h *Handler) RunLibrary(c *app.Conn, nc net.Conn, recApp func(*event.App)) {
+	rec := func(f []event.Field) { recApp(&event.App{Fields: f}) }
 	keys := h.HostKeys
 	if keys == nil {
 		keys = defaultHostKeys

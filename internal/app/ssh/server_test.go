@@ -11,58 +11,9 @@ import (
 	xssh "golang.org/x/crypto/ssh"
 
 	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/app/apptest"
 	"github.com/masscanned-go/masscanned/internal/event"
 )
-
-// bridge plays the stack between a real client (over net.Pipe) and an
-// app.Stream: client bytes are fed in order, library output is pulled
-// when the stream says it is ready, the library's close closes the pipe.
-func bridge(t *testing.T, reg *app.Registry, st *app.Stream, srv net.Conn) {
-	var mu sync.Mutex
-	ready := make(chan struct{}, 1)
-	st.Ready = func(netip.AddrPort, netip.AddrPort) {
-		select {
-		case ready <- struct{}{}:
-		default:
-		}
-	}
-	go func() { // library output → client
-		for range ready {
-			mu.Lock()
-			b, done := st.Pull(1 << 16)
-			mu.Unlock()
-			if len(b) > 0 {
-				if _, err := srv.Write(b); err != nil {
-					return
-				}
-			}
-			if done {
-				srv.Close()
-				return
-			}
-			select { // more may have come meanwhile
-			case ready <- struct{}{}:
-			default:
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}()
-	go func() { // client → stream
-		b := make([]byte, 4096)
-		for {
-			n, err := srv.Read(b)
-			if err != nil {
-				mu.Lock()
-				st.Close(reg, "test")
-				mu.Unlock()
-				return
-			}
-			mu.Lock()
-			st.Feed(reg, b[:n], 1<<16)
-			mu.Unlock()
-		}
-	}()
-}
 
 func TestLibraryLogins(t *testing.T) {
 	for _, greet := range []bool{true, false} {
@@ -85,7 +36,7 @@ func TestLibraryLogins(t *testing.T) {
 			mu.Unlock()
 		}
 		cli, srv := net.Pipe()
-		bridge(t, reg, &st, srv)
+		apptest.Bridge(reg, &st, srv)
 		if greet {
 			if _, _, _, ok := st.Greet(reg, "ssh"); !ok {
 				t.Fatal("no greeter")
