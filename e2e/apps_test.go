@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -571,5 +572,48 @@ func TestAppsUDPReflection(t *testing.T) {
 			t.Errorf("default ratio: compact reply %q", b)
 		}
 		l.Stop()
+	}
+}
+
+// TestAppsTLS: curl and openssl complete TLS handshakes on any port, the
+// ClientHello is recorded with JA3 and JA4, HTTPS gets the 401, and
+// nmap -sV names 443 ssl/http.
+func TestAppsTLS(t *testing.T) {
+	Require(t, "curl", "openssl", "nmap")
+	l := NewLab(t, LabOptions{NoClientIPv6: true})
+	l.Start()
+	out, err := l.InClient(20*time.Second, "curl", "-k", "-s", "-o", "/dev/null", "-w", "%{http_code} %{ssl_verify_result}",
+		"--resolve", "www.example.test:8443:"+RespIP4, "https://www.example.test:8443/")
+	if err != nil || !strings.HasPrefix(out, "401") {
+		t.Errorf("curl -k: %v %q", err, out)
+	}
+	for _, v := range []string{"-tls1_2", "-tls1_3"} {
+		out, err := l.InClient(20*time.Second, "sh", "-c", "echo | openssl s_client -connect "+RespIP4+":443 "+v+" -servername mail.example.test 2>&1")
+		if err != nil || !strings.Contains(out, "BEGIN CERTIFICATE") || !strings.Contains(out, "Cipher is") {
+			t.Errorf("openssl s_client %s: %v\n%s", v, err, out)
+		}
+	}
+	out, err = l.InClient(90*time.Second, "nmap", "-sV", "-Pn", "-n", "-p", "443", RespIP4)
+	if err != nil || !regexp.MustCompile(`443/tcp\s+open\s+ssl/http`).MatchString(out) {
+		t.Errorf("nmap -sV -p 443: %v\n%s", err, out)
+	}
+	var hello, inner map[string]any
+	for _, a := range appEvents(t, l, "tls") {
+		if a["client_hello"] == true && str(a["sni"]) == "www.example.test" {
+			hello = a
+		}
+	}
+	for _, a := range appEvents(t, l, "http") {
+		if str(a["host"]) == "www.example.test:8443" {
+			inner = a
+		}
+	}
+	if hello == nil || !strings.HasPrefix(str(hello["ja4"]), "t13d") || len(str(hello["ja3_hash"])) != 32 {
+		t.Errorf("curl's ClientHello: %v", hello)
+	} else {
+		t.Logf("curl: ja4 %s ja3 %s alpn %v", hello["ja4"], hello["ja3_hash"], hello["alpn"])
+	}
+	if inner == nil {
+		t.Errorf("no HTTP request recorded inside TLS")
 	}
 }
