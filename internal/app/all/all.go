@@ -10,6 +10,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/app/http"
 	"github.com/masscanned-go/masscanned/internal/app/mail"
 	"github.com/masscanned-go/masscanned/internal/app/mysql"
+	"github.com/masscanned-go/masscanned/internal/app/quic"
 	"github.com/masscanned-go/masscanned/internal/app/rpc"
 	"github.com/masscanned-go/masscanned/internal/app/smb"
 	"github.com/masscanned-go/masscanned/internal/app/smtp"
@@ -35,6 +36,7 @@ func Registry() *app.Registry {
 	r.Register(smb.New(), smb.DefaultEnabled, smb.Description)
 	r.Register(rpc.New(), rpc.DefaultEnabled, rpc.Description)
 	r.Register(ghost.New(), ghost.DefaultEnabled, ghost.Description)
+	r.Register(quic.New(), quic.DefaultEnabled, quic.Description)
 	r.Register(dns.New(), dns.DefaultEnabled, dns.Description)
 	// Server-first protocols, reached through Registry.Greeter; they
 	// detect nothing, so content detection above is unchanged.
