@@ -17,7 +17,7 @@ E2E_TIMEOUT ?= 20m
 # Debian packages used by the tests, the demo and CI.
 DEB_PACKAGES = iproute2 nmap hping3 arping ndisc6 netcat-openbsd iputils-ping \
 	nftables tcpdump python3-scapy masscan tshark smbclient rpcbind stun-client \
-	dnsutils curl openssh-client systemd netsniff-ng p0f sshpass openssh-server
+	dnsutils curl openssh-client systemd netsniff-ng p0f sshpass openssh-server hydra
 
 .PHONY: all build demo test check unit fuzz fuzz-short e2e bench deps clean
 

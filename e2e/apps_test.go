@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -615,5 +617,41 @@ func TestAppsTLS(t *testing.T) {
 	}
 	if inner == nil {
 		t.Errorf("no HTTP request recorded inside TLS")
+	}
+}
+
+// TestAppsSSHHydra: a brute-forcer (hydra, 50 passwords over 16 parallel
+// connections) has every password recorded once, with the user.
+func TestAppsSSHHydra(t *testing.T) {
+	Require(t, "hydra")
+	l := NewLab(t, LabOptions{NoClientIPv6: true})
+	l.Start()
+	var pws []string
+	for i := range 50 {
+		pws = append(pws, fmt.Sprintf("pw%02d-%s", i, rnd()))
+	}
+	list := filepath.Join(l.Dir, "passwords.txt")
+	if err := os.WriteFile(list, []byte(strings.Join(pws, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := l.InClient(180*time.Second, "hydra", "-l", "admin", "-P", list, "-t", "16", "-I", "-f", "ssh://"+RespIP4)
+	if !strings.Contains(out, "0 valid password") {
+		t.Errorf("hydra:\n%s", out)
+	}
+	seen := map[string]int{}
+	for _, a := range appEvents(t, l, "ssh") {
+		if str(a["auth_method"]) == "password" && str(a["user"]) == "admin" {
+			seen[str(a["password"])]++
+		}
+	}
+	missing := 0
+	for _, pw := range pws {
+		if seen[pw] == 0 {
+			missing++
+		}
+	}
+	t.Logf("hydra: %d of %d passwords recorded", len(pws)-missing, len(pws))
+	if missing != 0 {
+		t.Errorf("%d of %d passwords not recorded\n%s", missing, len(pws), out)
 	}
 }
