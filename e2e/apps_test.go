@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -654,4 +655,55 @@ func TestAppsSSHHydra(t *testing.T) {
 	if missing != 0 {
 		t.Errorf("%d of %d passwords not recorded\n%s", missing, len(pws), out)
 	}
+}
+
+// TestAppsHostKeys: every address has its own SSH host key and TLS
+// certificate, and keeps them across restarts with --state-dir.
+func TestAppsHostKeys(t *testing.T) {
+	Require(t, "ssh-keyscan", "openssl")
+	l := NewLab(t, LabOptions{NoClientIPv6: true})
+	const other = "198.51.100.3"
+	state := filepath.Join(l.Dir, "state")
+	keys := func() (ssh, cert map[string]string) {
+		ssh, cert = map[string]string{}, map[string]string{}
+		for _, a := range []string{RespIP4, other} {
+			out, err := l.InClient(30*time.Second, "ssh-keyscan", "-t", "ed25519,rsa", "-T", "10", a)
+			if err != nil || !strings.Contains(out, "ssh-ed25519") || !strings.Contains(out, "ssh-rsa") {
+				t.Fatalf("ssh-keyscan %s: %v\n%s", a, err, out)
+			}
+			// the key lines, in a stable order (ssh-keyscan prints them as
+			// its parallel connections finish)
+			var lines []string
+			for _, line := range strings.Split(out, "\n") {
+				if line != "" && !strings.HasPrefix(line, "#") {
+					lines = append(lines, line)
+				}
+			}
+			sort.Strings(lines)
+			ssh[a] = strings.Join(lines, "\n")
+			out, err = l.InClient(30*time.Second, "sh", "-c", "echo | openssl s_client -connect "+a+":443 2>/dev/null | openssl x509 -noout -fingerprint -sha256 -subject")
+			if err != nil || !strings.Contains(out, "Fingerprint=") {
+				t.Fatalf("certificate of %s: %v\n%s", a, err, out)
+			}
+			cert[a] = out
+		}
+		return
+	}
+	start := func() { l.Start("--self-ip-list", RespIP4+","+other, "--state-dir", state) }
+	start()
+	ssh1, cert1 := keys()
+	if err := l.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	start()
+	ssh2, cert2 := keys()
+	if ssh1[RespIP4] == ssh1[other] || cert1[RespIP4] == cert1[other] {
+		t.Errorf("two addresses share a host key or certificate:\n%v\n%v", ssh1, cert1)
+	}
+	for _, a := range []string{RespIP4, other} {
+		if ssh1[a] != ssh2[a] || cert1[a] != cert2[a] {
+			t.Errorf("%s: keys changed across a restart with --state-dir:\n%s\n%s\n%s\n%s", a, ssh1[a], ssh2[a], cert1[a], cert2[a])
+		}
+	}
+	t.Logf("certificate of %s: %s", RespIP4, strings.TrimSpace(cert1[RespIP4]))
 }

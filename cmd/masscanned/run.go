@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,14 +18,18 @@ import (
 
 	"github.com/masscanned-go/masscanned/internal/addrset"
 	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/app/ssh"
+	"github.com/masscanned-go/masscanned/internal/app/tlsd"
 	"github.com/masscanned-go/masscanned/internal/config"
 	"github.com/masscanned-go/masscanned/internal/event"
+	"github.com/masscanned-go/masscanned/internal/hostkeys"
 	"github.com/masscanned-go/masscanned/internal/link"
 	"github.com/masscanned-go/masscanned/internal/link/afpacket"
 	"github.com/masscanned-go/masscanned/internal/link/pcapfile"
 	"github.com/masscanned-go/masscanned/internal/priv"
 	"github.com/masscanned-go/masscanned/internal/profile"
 	"github.com/masscanned-go/masscanned/internal/stack"
+	xssh "golang.org/x/crypto/ssh"
 )
 
 type runner struct {
@@ -177,6 +182,11 @@ func (r *runner) run(ctx context.Context) error {
 	if o.MaxPending == 0 {
 		o.MaxPending = -1 // never retransmit
 	}
+	cleanup, err := r.hostKeys()
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 	r.table = stack.NewConnTable(r.reg, stack.ConnConfig{MaxConns: o.MaxConns, MaxBytes: o.MaxConnBytes, MaxBuffer: o.MaxBuffer,
 		IdleTimeout: o.IdleTimeout, GreetAfter: gA})
 	// a library (SSH, TLS) wrote to a connection: wake the workers so
@@ -407,6 +417,34 @@ func (r *runner) reload() {
 			r.log.Warn("reopened --write-pcap", "path", r.rec.Path())
 		}
 	}
+}
+
+// hostKeys gives the SSH and TLS handlers each host's own keys and
+// certificate, kept in --state-dir (or a temporary directory removed at
+// exit: then they last as long as the process).
+func (r *runner) hostKeys() (cleanup func(), err error) {
+	dir, cleanup := r.o.StateDir, func() {}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "masscanned-state-"); err != nil {
+			return nil, fmt.Errorf("state directory: %v", err)
+		}
+		cleanup = func() { _ = os.RemoveAll(dir) }
+	}
+	store, err := hostkeys.Open(dir)
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	if h, ok := r.reg.Handler("ssh").(*ssh.Handler); ok {
+		h.HostKeys = func(c *app.Conn) ([]xssh.Signer, error) { return store.SSHSigners(c.Host()) }
+	}
+	if h, ok := r.reg.Handler("tls").(*tlsd.Handler); ok {
+		h.Certs = func(c *app.Conn, cn string) (*tls.Certificate, error) {
+			return store.Certificate(c.Host(), hostkeys.CertParams{CommonName: cn})
+		}
+	}
+	r.log.Info("state directory", "dir", dir, "kept", r.o.StateDir != "")
+	return cleanup, nil
 }
 
 // randRead fills b from the system's random source.

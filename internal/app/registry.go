@@ -78,6 +78,16 @@ func (r *Registry) Names() []string {
 	return n
 }
 
+// Handler returns the registered handler named name, or nil.
+func (r *Registry) Handler(name string) Handler {
+	for _, e := range r.list {
+		if e.h.Name() == name {
+			return e.h
+		}
+	}
+	return nil
+}
+
 // List describes every registered handler in dispatch order.
 func (r *Registry) List() []Info {
 	out := make([]Info, 0, len(r.list))

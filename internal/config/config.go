@@ -57,6 +57,7 @@ type Options struct {
 	IdleTimeout   time.Duration
 	GreetAfter    time.Duration
 	MaxPending    int
+	StateDir      string
 	ShowVersion   bool
 	ShowHelp      bool
 
@@ -111,6 +112,7 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 60*time.Second, "end a TCP connection that sends nothing for this long (we send FIN)")
 	fs.DurationVar(&o.GreetAfter, "greet-after", 2*time.Second, "greet a silent client on a port whose well-known service speaks first (ssh, ftp, smtp, ...) after this long; 0: never")
 	fs.IntVar(&o.MaxPending, "max-half-open", 4096, "handshakes per worker whose SYN-ACK is retransmitted (linux, windows personalities); beyond, pure SYN cookies; 0: never retransmit")
+	fs.StringVar(&o.StateDir, "state-dir", "", "directory keeping each host's SSH host keys and TLS certificate across restarts (default: a temporary one, removed at exit)")
 	fs.BoolVarP(&o.ShowVersion, "version", "V", false, "print the version and exit")
 	fs.BoolVarP(&o.ShowHelp, "help", "h", false, "show this help and exit")
 	o.flags = fs
