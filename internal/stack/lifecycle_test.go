@@ -39,6 +39,7 @@ func (greetApp) Serve(c *app.Conn, b []byte) app.Result {
 // lifeEnv is a test stack that records the events given to Emit.
 type lifeEnv struct {
 	*testEnv
+	mu      sync.Mutex // libraries emit from their own goroutines
 	emitted []event.Event
 }
 
@@ -46,7 +47,11 @@ func newLifeEnv(t *testing.T, p *personality.Personality, prof string, mods ...f
 	le := &lifeEnv{}
 	mods = append([]func(*Config){withLineApp, func(c *Config) {
 		c.Apps.Register(greetApp{}, true, "test greeter")
-		c.Emit = func(e *event.Event) { le.emitted = append(le.emitted, *e) }
+		c.Emit = func(e *event.Event) {
+			le.mu.Lock()
+			le.emitted = append(le.emitted, *e)
+			le.mu.Unlock()
+		}
 		if prof != "" {
 			pr, err := profile.Parse("test.toml", []byte(prof))
 			if err != nil {
@@ -72,6 +77,8 @@ func (e *lifeEnv) tick(d time.Duration) [][]byte {
 
 // ends returns the connection-end events emitted so far.
 func (e *lifeEnv) ends() []event.ConnEnd {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	var out []event.ConnEnd
 	for _, ev := range e.emitted {
 		if ev.Conn.End != "" {
