@@ -3,6 +3,7 @@ package stack
 import (
 	"bytes"
 	"encoding/binary"
+	"sync"
 	"testing"
 	"time"
 
