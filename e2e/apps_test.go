@@ -596,9 +596,10 @@ func TestAppsTLS(t *testing.T) {
 			t.Errorf("openssl s_client %s: %v\n%s", v, err, out)
 		}
 	}
-	out, err = l.InClient(90*time.Second, "nmap", "-sV", "-Pn", "-n", "-p", "443", RespIP4)
-	if err != nil || !regexp.MustCompile(`443/tcp\s+open\s+ssl/http`).MatchString(out) {
-		t.Errorf("nmap -sV -p 443: %v\n%s", err, out)
+	out, err = l.InClient(90*time.Second, "nmap", "-sV", "--script", "ssl-cert", "-Pn", "-n", "-p", "443", RespIP4)
+	if err != nil || !regexp.MustCompile(`443/tcp\s+open\s+ssl/http`).MatchString(out) ||
+		!strings.Contains(out, "Subject: commonName=localhost") || !strings.Contains(out, "Not valid after") {
+		t.Errorf("nmap -sV --script ssl-cert -p 443: %v\n%s", err, out)
 	}
 	var hello, inner map[string]any
 	for _, a := range appEvents(t, l, "tls") {
