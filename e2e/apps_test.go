@@ -708,3 +708,35 @@ func TestAppsHostKeys(t *testing.T) {
 	}
 	t.Logf("certificate of %s: %s", RespIP4, strings.TrimSpace(cert1[RespIP4]))
 }
+
+// TestAppsSTARTTLS: openssl s_client -starttls upgrades SMTP, POP3 and
+// IMAP connections to TLS; the service then goes on inside TLS (EHLO,
+// CAPA, CAPABILITY answered over the encrypted stream).
+func TestAppsSTARTTLS(t *testing.T) {
+	Require(t, "openssl")
+	l := NewLab(t, LabOptions{NoClientIPv6: true})
+	l.Start("--profile", writeProfile(t, l, "tcp = [25, 110, 143]\n"))
+	for _, tc := range []struct {
+		proto, port, send, want string
+	}{
+		{"smtp", "25", "EHLO inside.test\\r\\nQUIT", "250-PIPELINING"},
+		{"pop3", "110", "CAPA\\r\\nQUIT", "+OK"},
+		{"imap", "143", "a CAPABILITY\\r\\nb LOGOUT", "a OK"},
+	} {
+		script := "(sleep 1; printf '" + tc.send + "\\r\\n'; sleep 1) | openssl s_client -starttls " + tc.proto +
+			" -connect " + RespIP4 + ":" + tc.port + " -servername mail.example.test -quiet 2>&1"
+		out, err := l.InClient(20*time.Second, "sh", "-c", script)
+		if err != nil && !strings.Contains(out, tc.want) || !strings.Contains(out, tc.want) {
+			t.Errorf("%s STARTTLS: %v\n%s", tc.proto, err, out)
+		}
+	}
+	hellos := 0
+	for _, a := range appEvents(t, l, "tls") {
+		if a["client_hello"] == true {
+			hellos++
+		}
+	}
+	if hellos != 3 {
+		t.Errorf("%d ClientHellos recorded after STARTTLS, want 3", hellos)
+	}
+}

@@ -78,6 +78,13 @@ type Conn struct {
 	// Service is the service the host profile maps the server port to
 	// ("ssh", "ftp", ...); empty without a profile or mapping.
 	Service string
+	// CanStartTLS: the connection may switch to TLS (STARTTLS): a TLS
+	// library is available. InTLS: the bytes are the decrypted stream of
+	// a TLS connection. Resume names the handler that serves the stream
+	// after a STARTTLS (the TLS library pins it).
+	CanStartTLS, InTLS bool
+	Resume             string
+
 	// Banners are the host profile's values for the services to show
 	// (keys such as "ssh", "http_server", "ftp", "smtp"; see package
 	// profile). Nil without a profile: handlers use their defaults.
@@ -117,6 +124,10 @@ type Result struct {
 	// follows the reply, as a server closing its socket); later bytes
 	// are ACKed and ignored.
 	Close bool
+	// StartTLS: after Reply the connection continues in TLS (STARTTLS,
+	// STLS); the handler then serves the decrypted stream with a fresh
+	// State and Conn.InTLS set. Only when Conn.CanStartTLS.
+	StartTLS bool
 }
 
 // Handler is one application protocol.

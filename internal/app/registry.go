@@ -78,6 +78,17 @@ func (r *Registry) Names() []string {
 	return n
 }
 
+// tlsLibrary is the index of an enabled TLS library handler that would
+// serve c (STARTTLS), or -1.
+func (r *Registry) tlsLibrary(c *Conn) int {
+	for i, e := range r.list {
+		if lh, ok := e.h.(LibraryHandler); ok && e.enabled && e.h.Name() == "tls" && lh.UseLibrary(c) {
+			return i
+		}
+	}
+	return -1
+}
+
 // Handler returns the registered handler named name, or nil.
 func (r *Registry) Handler(name string) Handler {
 	for _, e := range r.list {

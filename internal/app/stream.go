@@ -69,6 +69,19 @@ func (st *Stream) Pull(max int) (b []byte, done bool) {
 	return st.pipe.Pull(max)
 }
 
+// Pin makes the handler named name serve the stream, without detection
+// or greeting (after a STARTTLS, inside the TLS library). It reports
+// whether such a handler is registered and enabled.
+func (st *Stream) Pin(r *Registry, name string) bool {
+	for i, e := range r.list {
+		if e.enabled && e.h.Name() == name {
+			st.handler, st.served = i, i
+			return true
+		}
+	}
+	return false
+}
+
 // startLibrary runs h's library on the stream, if it wants to and the
 // bound allows, with pending as the client's first bytes.
 func (st *Stream) startLibrary(r *Registry, idx int, pending []byte) bool {
@@ -194,6 +207,11 @@ func (st *Stream) Feed(r *Registry, p []byte, maxBuf int) (reply []byte, a *even
 	}
 	h := r.list[st.handler].h
 	a = &event.App{Proto: h.Name(), Raw: capRaw(st.buf)}
+	tlsIdx := -1
+	if !st.Conn.InTLS {
+		tlsIdx = r.tlsLibrary(&st.Conn)
+		st.Conn.CanStartTLS = tlsIdx >= 0
+	}
 	for len(st.buf) > 0 && st.handler >= 0 {
 		res := h.Serve(&st.Conn, st.buf)
 		a.Fields = append(a.Fields, res.Fields...)
@@ -209,6 +227,18 @@ func (st *Stream) Feed(r *Registry, p []byte, maxBuf int) (reply []byte, a *even
 			st.handler = hDead
 			n = len(st.buf)
 			closing = res.Close
+		}
+		if res.StartTLS && tlsIdx >= 0 && !res.Close {
+			// STARTTLS: the rest is TLS, served by the TLS library, which
+			// hands the decrypted stream back to this handler.
+			st.Conn.Resume = h.Name()
+			rest := st.buf[n:]
+			st.buf = nil
+			if !st.startLibrary(r, tlsIdx, rest) {
+				st.handler = hDead
+				closing = true
+			}
+			return reply, a, closing
 		}
 		rest := copy(st.buf, st.buf[n:])
 		st.buf = st.buf[:rest]

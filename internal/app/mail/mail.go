@@ -172,7 +172,15 @@ func (*POP3) Serve(c *app.Conn, data []byte) app.Result {
 			authFail()
 		}
 	case "STLS":
-		reply("-ERR TLS support isn't enabled.")
+		switch {
+		case c.InTLS:
+			reply("-ERR [IN-USE] TLS already active.")
+		case c.CanStartTLS:
+			reply("+OK Begin TLS negotiation now.")
+			res.StartTLS = true
+		default:
+			reply("-ERR TLS support isn't enabled.")
+		}
 	case "QUIT":
 		reply("+OK Logging out")
 		res.Close = true
@@ -207,6 +215,7 @@ func (*IMAP) Detect([]byte, app.Transport) app.Verdict { return app.No }
 const imapCaps = "IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN"
 
 type imapState struct {
+	c       *app.Conn // of the current call (TLS state)
 	bad     int
 	pending []byte // command so far when it continues after a literal
 	literal int    // literal bytes still to read
@@ -228,6 +237,7 @@ func (*IMAP) Serve(c *app.Conn, data []byte) app.Result {
 		st = &imapState{}
 		c.State = st
 	}
+	st.c = c
 	if st.literal > 0 {
 		if len(data) < st.literal {
 			if len(data) >= maxLine {
@@ -378,7 +388,15 @@ func (st *imapState) command(l []byte, res *app.Result) {
 			reply(tag + " NO [AUTHENTICATIONFAILED] Authentication failed.")
 		}
 	case "STARTTLS":
-		reply(tag + " BAD TLS support isn't enabled.")
+		switch {
+		case st.c.InTLS:
+			reply(tag + " BAD TLS is already active.")
+		case st.c.CanStartTLS:
+			reply(tag + " OK Begin TLS negotiation now.")
+			res.StartTLS = true
+		default:
+			reply(tag + " BAD TLS support isn't enabled.")
+		}
 	case "LOGOUT":
 		reply("* BYE Logging out")
 		reply(tag + " OK Logout completed.")

@@ -59,6 +59,7 @@ const (
 )
 
 type state struct {
+	c        *app.Conn // of the current call (TLS state)
 	host     string
 	helo     bool
 	mail     bool
@@ -115,6 +116,7 @@ func (h *Handler) Serve(c *app.Conn, data []byte) app.Result {
 		st = newState(c)
 		c.State = st
 	}
+	st.c = c
 	if st.data {
 		return st.serveData(c, data)
 	}
@@ -255,7 +257,16 @@ func (st *state) command(line []byte, res *app.Result) {
 		st.reply(res, "221 2.0.0 Bye")
 		res.Close = true
 	case "STARTTLS":
-		st.reply(res, "454 4.7.0 TLS not available due to local problem")
+		switch {
+		case st.c.InTLS:
+			st.reply(res, "554 5.5.1 Error: TLS already active")
+		case st.c.CanStartTLS:
+			// RFC 3207: the session starts over inside TLS
+			st.reply(res, "220 2.0.0 Ready to start TLS")
+			res.StartTLS = true
+		default:
+			st.reply(res, "454 4.7.0 TLS not available due to local problem")
+		}
 	case "CONNECT", "GET", "POST":
 		// smtpd_forbidden_commands: a proxy or browser request.
 		st.reply(res, "221 2.7.0 Error: I can break rules, too. Goodbye.")

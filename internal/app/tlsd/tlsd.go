@@ -135,8 +135,16 @@ func (h *Handler) inner(c *app.Conn, tc *tls.Conn, rec func(*event.App)) {
 	}
 	var st app.Stream
 	ic := *c
-	ic.State = nil
+	ic.State, ic.InTLS, ic.Resume = nil, true, ""
 	st.Reset(ic)
+	if c.Resume != "" {
+		// after a STARTTLS: the handler that asked for TLS goes on
+		if !st.Pin(h.Apps, c.Resume) {
+			return
+		}
+		h.serveInner(&st, tc, rec)
+		return
+	}
 	svc := c.Service
 	if svc == "" {
 		svc = profile.WellKnown[c.Server.Port()]
@@ -149,6 +157,11 @@ func (h *Handler) inner(c *app.Conn, tc *tls.Conn, rec func(*event.App)) {
 			}
 		}
 	}
+	h.serveInner(&st, tc, rec)
+}
+
+// serveInner feeds the decrypted stream to st and writes its replies.
+func (h *Handler) serveInner(st *app.Stream, tc *tls.Conn, rec func(*event.App)) {
 	buf := make([]byte, 16<<10)
 	for {
 		_ = tc.SetReadDeadline(time.Now().Add(5 * time.Minute))
