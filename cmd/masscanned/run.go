@@ -437,6 +437,7 @@ func (r *runner) hostKeys() (cleanup func(), err error) {
 	}
 	if h, ok := r.reg.Handler("ssh").(*ssh.Handler); ok {
 		h.HostKeys = func(c *app.Conn) ([]xssh.Signer, error) { return store.SSHSigners(c.Host()) }
+		h.AcceptAfter = r.o.SSHAcceptAfter
 	}
 	if h, ok := r.reg.Handler("tls").(*tlsd.Handler); ok {
 		h.Certs = func(c *app.Conn, cn string) (*tls.Certificate, error) {

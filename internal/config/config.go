@@ -27,39 +27,40 @@ var DefaultMAC = [6]byte{0xc0, 0xff, 0xee, 0xc0, 0xff, 0xee}
 
 // Options is the parsed command line.
 type Options struct {
-	Iface         string
-	MAC           string
-	SelfIPFile    string
-	SelfIPList    string
-	DenyFile      string
-	DenyList      string
-	Verbose       int
-	Quiet         bool
-	Format        string
-	Personality   string
-	ReadPcap      string
-	WritePcap     string
-	CookieKeyFile string
-	ListProtocols bool
-	EnableProto   []string
-	DisableProto  []string
-	UDPMaxRatio   int
-	NoRateLimit   bool
-	MaxConns      int
-	MaxConnBytes  int
-	MaxBuffer     int
-	User          string
-	EventQueue    int
-	Promisc       bool
-	RingMB        int
-	Workers       int
-	ProfileFile   string
-	IdleTimeout   time.Duration
-	GreetAfter    time.Duration
-	MaxPending    int
-	StateDir      string
-	ShowVersion   bool
-	ShowHelp      bool
+	Iface          string
+	MAC            string
+	SelfIPFile     string
+	SelfIPList     string
+	DenyFile       string
+	DenyList       string
+	Verbose        int
+	Quiet          bool
+	Format         string
+	Personality    string
+	ReadPcap       string
+	WritePcap      string
+	CookieKeyFile  string
+	ListProtocols  bool
+	EnableProto    []string
+	DisableProto   []string
+	UDPMaxRatio    int
+	NoRateLimit    bool
+	MaxConns       int
+	MaxConnBytes   int
+	MaxBuffer      int
+	User           string
+	EventQueue     int
+	Promisc        bool
+	RingMB         int
+	Workers        int
+	ProfileFile    string
+	IdleTimeout    time.Duration
+	GreetAfter     time.Duration
+	MaxPending     int
+	StateDir       string
+	SSHAcceptAfter int
+	ShowVersion    bool
+	ShowHelp       bool
 
 	// Derived
 	Self, Deny   *addrset.Set
@@ -113,6 +114,7 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.DurationVar(&o.GreetAfter, "greet-after", 2*time.Second, "greet a silent client on a port whose well-known service speaks first (ssh, ftp, smtp, ...) after this long; 0: never")
 	fs.IntVar(&o.MaxPending, "max-half-open", 4096, "handshakes per worker whose SYN-ACK is retransmitted (linux, windows personalities); beyond, pure SYN cookies; 0: never retransmit")
 	fs.StringVar(&o.StateDir, "state-dir", "", "directory keeping each host's SSH host keys and TLS certificate across restarts (default: a temporary one, removed at exit)")
+	fs.IntVar(&o.SSHAcceptAfter, "ssh-accept-after", 0, "accept the Nth password tried on an SSH connection and record the session's requests (shell, exec commands); 0: refuse every login")
 	fs.BoolVarP(&o.ShowVersion, "version", "V", false, "print the version and exit")
 	fs.BoolVarP(&o.ShowHelp, "help", "h", false, "show this help and exit")
 	o.flags = fs
@@ -187,6 +189,9 @@ func (o *Options) Finish() error {
 	}
 	if o.GreetAfter < 0 {
 		return errors.New("--greet-after must be 0 (never) or positive")
+	}
+	if o.SSHAcceptAfter < 0 || o.SSHAcceptAfter > 6 {
+		return errors.New("--ssh-accept-after must be between 0 (never) and 6 (MaxAuthTries)")
 	}
 	if o.MaxPending < 0 {
 		return errors.New("--max-half-open must be 0 (no SYN-ACK retransmission) or positive")

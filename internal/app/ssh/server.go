@@ -112,6 +112,11 @@ func (h *Handler) RunLibrary(c *app.Conn, nc net.Conn, recApp func(*event.App)) 
 		MaxAuthTries:  maxAuthTries,
 		ServerVersion: string(bytes.TrimRight([]byte(serverBanner(c)), "\r\n")),
 		PasswordCallback: func(meta xssh.ConnMetadata, pw []byte) (*xssh.Permissions, error) {
+			if h.AcceptAfter > 0 && attempt+1 >= h.AcceptAfter {
+				record(meta, "password", event.Field{Key: "password", Value: app.Printable(pw)},
+					event.Field{Key: "accepted", Value: true})
+				return &xssh.Permissions{}, nil
+			}
 			record(meta, "password", event.Field{Key: "password", Value: app.Printable(pw)})
 			return nil, errDenied
 		},
@@ -136,12 +141,67 @@ func (h *Handler) RunLibrary(c *app.Conn, nc net.Conn, recApp func(*event.App)) 
 	if err != nil {
 		return // refused, gave up, or not SSH: the close sends our FIN
 	}
-	// Only reachable if a callback accepted a login (none does).
+	// A login was accepted (AcceptAfter): record what the session asks
+	// for, then end it, until a command recorder exists.
+	_ = nc.SetDeadline(time.Now().Add(loginGraceTime))
 	go xssh.DiscardRequests(reqs)
-	for ch := range chans {
-		_ = ch.Reject(xssh.Prohibited, "")
+	for nch := range chans {
+		if nch.ChannelType() != "session" {
+			rec([]event.Field{{Key: "channel", Value: app.Printable([]byte(nch.ChannelType()))}, {Key: "refused", Value: true}})
+			_ = nch.Reject(xssh.Prohibited, "administratively prohibited")
+			continue
+		}
+		ch, chReqs, err := nch.Accept()
+		if err != nil {
+			break
+		}
+		if session(ch, chReqs, rec) {
+			break
+		}
 	}
 	_ = conn.Close()
+}
+
+// session records a session's requests (pty-req, env, shell, exec,
+// subsystem) and ends it at the first shell, exec or subsystem, with exit
+// status 0. It reports whether it ended that way.
+func session(ch xssh.Channel, reqs <-chan *xssh.Request, rec func([]event.Field)) bool {
+	defer ch.Close()
+	for req := range reqs {
+		f := []event.Field{{Key: "session_request", Value: req.Type}}
+		end := false
+		switch req.Type {
+		case "exec", "subsystem":
+			if len(req.Payload) >= 4 {
+				f = append(f, event.Field{Key: "command", Value: app.Printable(req.Payload[4:])})
+			}
+			end = true
+		case "shell":
+			end = true
+		case "env":
+			var kv struct{ Name, Value string }
+			if xssh.Unmarshal(req.Payload, &kv) == nil {
+				f = append(f, event.Field{Key: "env", Value: app.Printable([]byte(kv.Name + "=" + kv.Value))})
+			}
+		case "pty-req":
+			var pty struct {
+				Term string
+				Rest []byte `ssh:"rest"`
+			}
+			if xssh.Unmarshal(req.Payload, &pty) == nil {
+				f = append(f, event.Field{Key: "term", Value: app.Printable([]byte(pty.Term))})
+			}
+		}
+		rec(f)
+		if req.WantReply {
+			_ = req.Reply(true, nil)
+		}
+		if end {
+			_, _ = ch.SendRequest("exit-status", false, []byte{0, 0, 0, 0})
+			return true
+		}
+	}
+	return false
 }
 
 // clientTap reads the client's identification line and first binary

@@ -84,3 +84,66 @@ func TestLibraryLogins(t *testing.T) {
 		}
 	}
 }
+
+// TestLibraryAccept: AcceptAfter 2 accepts the second password; the
+// session's pty, env and exec requests are recorded, the command gets exit
+// status 0.
+func TestLibraryAccept(t *testing.T) {
+	reg := &app.Registry{}
+	h := New()
+	h.AcceptAfter = 2
+	reg.Register(h, true, Description)
+	var mu sync.Mutex
+	var recs []map[string]any
+	var st app.Stream
+	st.Reset(app.Conn{Transport: app.TCP, Personality: "linux",
+		Client: netip.MustParseAddrPort("192.0.2.7:40000"), Server: netip.MustParseAddrPort("198.51.100.2:22")})
+	st.Emit = func(e *event.Event) {
+		m := map[string]any{}
+		for _, f := range e.App.Fields {
+			m[f.Key] = f.Value
+		}
+		mu.Lock()
+		recs = append(recs, m)
+		mu.Unlock()
+	}
+	cli, srv := net.Pipe()
+	apptest.Bridge(reg, &st, srv)
+	st.Greet(reg, "ssh")
+	_ = cli.SetDeadline(time.Now().Add(20 * time.Second))
+	pw := []string{"first", "second"}
+	i := 0
+	cfg := &xssh.ClientConfig{User: "admin", HostKeyCallback: xssh.InsecureIgnoreHostKey(),
+		Auth: []xssh.AuthMethod{xssh.RetryableAuthMethod(xssh.PasswordCallback(func() (string, error) {
+			i++
+			return pw[min(i-1, 1)], nil
+		}), 2)}}
+	conn, chans, reqs, err := xssh.NewClientConn(cli, "198.51.100.2:22", cfg)
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	c := xssh.NewClient(conn, chans, reqs)
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Setenv("LANG", "C")
+	if err := s.Run("cat /proc/cpuinfo"); err != nil {
+		t.Errorf("exec: %v", err)
+	}
+	c.Close()
+	var accepted, command, env bool
+	for k := 0; k < 100 && !(accepted && command && env); k++ {
+		mu.Lock()
+		for _, r := range recs {
+			accepted = accepted || r["accepted"] == true && r["password"] == "second"
+			command = command || r["command"] == "cat /proc/cpuinfo"
+			env = env || r["env"] == "LANG=C"
+		}
+		mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !accepted || !command || !env {
+		t.Errorf("accepted %v command %v env %v: %v", accepted, command, env, recs)
+	}
+}

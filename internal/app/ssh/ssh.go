@@ -64,6 +64,10 @@ type Handler struct {
 	// BannerOnly: never run the complete server (RunLibrary); answer the
 	// identification exchange and KEXINIT only.
 	BannerOnly bool
+	// AcceptAfter > 0: the AcceptAfter-th password attempt of a
+	// connection is accepted, and the session's requests (pty, env,
+	// shell, exec) are recorded before it ends.
+	AcceptAfter int
 }
 
 // New returns the SSH handler.
