@@ -387,3 +387,24 @@ func (l *Lab) SilenceRespKernel() {
 
 // MAC parses a MAC string (for scapy scripts and comparisons).
 func MAC(s string) net.HardwareAddr { m, _ := net.ParseMAC(s); return m }
+
+// RunInResp starts a server in the responder namespace, waits until its
+// kernel listens on TCP port, and stops the server (by its PID) when the
+// test ends. It reports false (and fails t) if the server did not start.
+func (l *Lab) RunInResp(port string, name string, args ...string) bool {
+	l.t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", l.Resp, name}, args...)...)
+	if err := cmd.Start(); err != nil {
+		l.t.Errorf("%s: %v", name, err)
+		return false
+	}
+	l.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for i := 0; i < 50; i++ {
+		if out, _ := l.InResp(5*time.Second, "ss", "-Hltn", "sport = :"+port); strings.Contains(out, "LISTEN") {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	l.t.Errorf("%s does not listen on %s", name, port)
+	return false
+}

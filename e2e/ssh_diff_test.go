@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -67,19 +66,10 @@ func TestSSHDiff(t *testing.T) {
 		}
 		k.must("mkdir", "-p", "/run/sshd")
 		// Debian 12's sshd with its default configuration and host keys
-		cmd := exec.Command("ip", "netns", "exec", k.Resp, "/usr/sbin/sshd", "-D", "-e", "-f", "/etc/ssh/sshd_config",
+		if !k.RunInResp("22", "/usr/sbin/sshd", "-D", "-e", "-f", "/etc/ssh/sshd_config",
 			"-o", "HostKey="+filepath.Join(dir, "ssh_host_rsa_key"), "-o", "HostKey="+filepath.Join(dir, "ssh_host_ecdsa_key"),
-			"-o", "HostKey="+filepath.Join(dir, "ssh_host_ed25519_key"), "-o", "PidFile=none")
-		if err := cmd.Start(); err != nil {
-			t.Errorf("sshd: %v", err)
+			"-o", "HostKey="+filepath.Join(dir, "ssh_host_ed25519_key"), "-o", "PidFile=none") {
 			return
-		}
-		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-		for i := 0; i < 50; i++ {
-			if out, _ := k.InResp(5*time.Second, "ss", "-Hltn", "sport = :22"); strings.Contains(out, "LISTEN") {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
 		}
 		kernel = sshProposal(t, k)
 	}()

@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -54,17 +52,8 @@ func TestTLSDiff(t *testing.T) {
 		crt, key := filepath.Join(k.Dir, "c.pem"), filepath.Join(k.Dir, "k.pem")
 		k.must("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=localhost",
 			"-keyout", key, "-out", crt)
-		cmd := exec.Command("ip", "netns", "exec", k.Resp, "openssl", "s_server", "-accept", "443", "-cert", crt, "-key", key, "-www", "-quiet")
-		if err := cmd.Start(); err != nil {
-			t.Errorf("s_server: %v", err)
+		if !k.RunInResp("443", "openssl", "s_server", "-accept", "443", "-cert", crt, "-key", key, "-www", "-quiet") {
 			return
-		}
-		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-		for i := 0; i < 50; i++ {
-			if out, _ := k.InResp(5*time.Second, "ss", "-Hltn", "sport = :443"); strings.Contains(out, "LISTEN") {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
 		}
 		for _, v := range versions {
 			ref[v] = tlsOffer(t, k, RespIP4, v)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/event"
 )
 
 // Limits are the promises a handler makes about UDP replies.
@@ -161,4 +162,44 @@ func Bridge(reg *app.Registry, st *app.Stream, srv net.Conn) {
 			mu.Unlock()
 		}
 	}()
+}
+
+// Recorder collects the application records a Stream's library emits
+// (Stream.Emit = r.Emit), each as a map of its fields plus "proto".
+type Recorder struct {
+	mu   sync.Mutex
+	recs []map[string]any
+}
+
+// Emit records e's application record.
+func (r *Recorder) Emit(e *event.Event) {
+	if e.App == nil {
+		return
+	}
+	m := map[string]any{"proto": e.App.Proto}
+	for _, f := range e.App.Fields {
+		m[f.Key] = f.Value
+	}
+	r.mu.Lock()
+	r.recs = append(r.recs, m)
+	r.mu.Unlock()
+}
+
+// All returns the records so far.
+func (r *Recorder) All() []map[string]any {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]map[string]any(nil), r.recs...)
+}
+
+// Wait polls the records (for at most 5 s) until done, given all of them,
+// says so; it reports whether it did.
+func (r *Recorder) Wait(done func([]map[string]any) bool) bool {
+	for i := 0; i < 500; i++ {
+		if done(r.All()) {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
 }

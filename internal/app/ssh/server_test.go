@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 
 	"github.com/masscanned-go/masscanned/internal/app"
 	"github.com/masscanned-go/masscanned/internal/app/apptest"
-	"github.com/masscanned-go/masscanned/internal/event"
 )
 
 func TestLibraryLogins(t *testing.T) {
@@ -20,21 +18,12 @@ func TestLibraryLogins(t *testing.T) {
 		reg := &app.Registry{}
 		h := New()
 		reg.Register(h, true, Description)
-		var mu sync.Mutex
-		var recs []map[string]any
+		var recs apptest.Recorder
 		var st app.Stream
 		st.Reset(app.Conn{Transport: app.TCP, Personality: "linux",
 			Client: netip.MustParseAddrPort("192.0.2.7:40000"), Server: netip.MustParseAddrPort("198.51.100.2:22"),
 			Rand: func(b []byte) { clear(b) }})
-		st.Emit = func(e *event.Event) {
-			m := map[string]any{}
-			for _, f := range e.App.Fields {
-				m[f.Key] = f.Value
-			}
-			mu.Lock()
-			recs = append(recs, m)
-			mu.Unlock()
-		}
+		st.Emit = recs.Emit
 		cli, srv := net.Pipe()
 		apptest.Bridge(reg, &st, srv)
 		if greet {
@@ -59,13 +48,11 @@ func TestLibraryLogins(t *testing.T) {
 			t.Fatalf("greet=%v: login: %v", greet, err)
 		}
 		cli.Close()
-		deadline := time.Now().Add(5 * time.Second)
 		var pw []string
 		hassh := ""
-		for time.Now().Before(deadline) {
-			mu.Lock()
+		recs.Wait(func(all []map[string]any) bool {
 			pw = pw[:0]
-			for _, r := range recs {
+			for _, r := range all {
 				if r["auth_method"] == "password" && r["user"] == "root" {
 					pw = append(pw, r["password"].(string))
 				}
@@ -73,14 +60,10 @@ func TestLibraryLogins(t *testing.T) {
 					hassh = v
 				}
 			}
-			mu.Unlock()
-			if len(pw) == 3 {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return len(pw) == 3
+		})
 		if strings.Join(pw, ",") != "123456,admin,hunter2" || hassh == "" {
-			t.Errorf("greet=%v: passwords %v, hassh %q; records %v", greet, pw, hassh, recs)
+			t.Errorf("greet=%v: passwords %v, hassh %q; records %v", greet, pw, hassh, recs.All())
 		}
 	}
 }
@@ -93,20 +76,11 @@ func TestLibraryAccept(t *testing.T) {
 	h := New()
 	h.AcceptAfter = 2
 	reg.Register(h, true, Description)
-	var mu sync.Mutex
-	var recs []map[string]any
+	var recs apptest.Recorder
 	var st app.Stream
 	st.Reset(app.Conn{Transport: app.TCP, Personality: "linux",
 		Client: netip.MustParseAddrPort("192.0.2.7:40000"), Server: netip.MustParseAddrPort("198.51.100.2:22")})
-	st.Emit = func(e *event.Event) {
-		m := map[string]any{}
-		for _, f := range e.App.Fields {
-			m[f.Key] = f.Value
-		}
-		mu.Lock()
-		recs = append(recs, m)
-		mu.Unlock()
-	}
+	st.Emit = recs.Emit
 	cli, srv := net.Pipe()
 	apptest.Bridge(reg, &st, srv)
 	st.Greet(reg, "ssh")
@@ -133,17 +107,15 @@ func TestLibraryAccept(t *testing.T) {
 	}
 	c.Close()
 	var accepted, command, env bool
-	for k := 0; k < 100 && !(accepted && command && env); k++ {
-		mu.Lock()
-		for _, r := range recs {
+	recs.Wait(func(all []map[string]any) bool {
+		for _, r := range all {
 			accepted = accepted || r["accepted"] == true && r["password"] == "second"
 			command = command || r["command"] == "cat /proc/cpuinfo"
 			env = env || r["env"] == "LANG=C"
 		}
-		mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
-	}
+		return accepted && command && env
+	})
 	if !accepted || !command || !env {
-		t.Errorf("accepted %v command %v env %v: %v", accepted, command, env, recs)
+		t.Errorf("accepted %v command %v env %v: %v", accepted, command, env, recs.All())
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/masscanned-go/masscanned/internal/app/all"
 	"github.com/masscanned-go/masscanned/internal/app/apptest"
 	"github.com/masscanned-go/masscanned/internal/app/tlsd"
-	"github.com/masscanned-go/masscanned/internal/event"
 )
 
 func TestDetect(t *testing.T) {
@@ -39,21 +37,12 @@ func TestDetect(t *testing.T) {
 // handler's 401.
 func TestHTTPS(t *testing.T) {
 	reg := all.Registry()
-	var mu sync.Mutex
-	var recs []map[string]any
+	var recs apptest.Recorder
 	var st app.Stream
 	st.Reset(app.Conn{Transport: app.TCP, Personality: "linux",
 		Client: netip.MustParseAddrPort("192.0.2.7:40000"), Server: netip.MustParseAddrPort("198.51.100.2:443"),
 		Rand: func(b []byte) { clear(b) }, Now: time.Now()})
-	st.Emit = func(e *event.Event) {
-		m := map[string]any{"proto": e.App.Proto}
-		for _, f := range e.App.Fields {
-			m[f.Key] = f.Value
-		}
-		mu.Lock()
-		recs = append(recs, m)
-		mu.Unlock()
-	}
+	st.Emit = recs.Emit
 	cli, srv := net.Pipe()
 	apptest.Bridge(reg, &st, srv)
 	_ = cli.SetDeadline(time.Now().Add(20 * time.Second))
@@ -73,9 +62,8 @@ func TestHTTPS(t *testing.T) {
 	}
 	tc.Close()
 	var hello, inner map[string]any
-	for i := 0; i < 100 && (hello == nil || inner == nil); i++ {
-		mu.Lock()
-		for _, r := range recs {
+	recs.Wait(func(all []map[string]any) bool {
+		for _, r := range all {
 			if r["client_hello"] == true {
 				hello = r
 			}
@@ -83,14 +71,13 @@ func TestHTTPS(t *testing.T) {
 				inner = r
 			}
 		}
-		mu.Unlock()
-		time.Sleep(10 * time.Millisecond)
-	}
+		return hello != nil && inner != nil
+	})
 	if hello == nil || hello["sni"] != "www.example.test" || !strings.HasPrefix(hello["ja4"].(string), "t13d") ||
 		len(hello["ja3_hash"].(string)) != 32 {
 		t.Errorf("ClientHello record %v", hello)
 	}
 	if inner == nil || inner["method"] != "GET" {
-		t.Errorf("inner HTTP record %v (all: %v)", inner, recs)
+		t.Errorf("inner HTTP record %v (all: %v)", inner, recs.All())
 	}
 }

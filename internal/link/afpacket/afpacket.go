@@ -442,17 +442,11 @@ func (a *AFPacket) Stats() link.Stats {
 // instead of waiting for more. It wakes a blocked Recv.
 func (a *AFPacket) Drain() {
 	a.draining.Store(true)
-	a.fdmu.RLock()
-	if a.efd >= 0 {
-		var one [8]byte
-		binary.NativeEndian.PutUint64(one[:], 1)
-		_, _ = unix.Write(a.efd, one[:])
-	}
-	a.fdmu.RUnlock()
+	a.Wake()
 }
 
 // Wake makes a blocked RecvTimeout return link.ErrTimeout (a plain Recv
-// goes on waiting).
+// goes on waiting; Drain and Close use it to wake a blocked Recv).
 func (a *AFPacket) Wake() {
 	a.fdmu.RLock()
 	if a.efd >= 0 {
@@ -472,13 +466,7 @@ func (a *AFPacket) Close() error {
 		return nil
 	}
 	a.Stats() // collect the last kernel drops
-	a.fdmu.RLock()
-	if a.efd >= 0 {
-		var one [8]byte
-		binary.NativeEndian.PutUint64(one[:], 1)
-		_, _ = unix.Write(a.efd, one[:])
-	}
-	a.fdmu.RUnlock()
+	a.Wake()
 	a.rmu.Lock() // a blocked Recv returns promptly
 	defer a.rmu.Unlock()
 	a.release()
