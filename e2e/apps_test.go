@@ -711,11 +711,12 @@ func TestAppsHostKeys(t *testing.T) {
 
 // TestAppsSTARTTLS: openssl s_client -starttls upgrades SMTP, POP3 and
 // IMAP connections to TLS; the service then goes on inside TLS (EHLO,
-// CAPA, CAPABILITY answered over the encrypted stream).
+// CAPA, CAPABILITY answered over the encrypted stream); IMAPS and POP3S
+// greet inside TLS.
 func TestAppsSTARTTLS(t *testing.T) {
 	Require(t, "openssl")
 	l := NewLab(t, LabOptions{NoClientIPv6: true})
-	l.Start("--profile", writeProfile(t, l, "tcp = [25, 110, 143]\n"))
+	l.Start("--profile", writeProfile(t, l, "tcp = [25, 110, 143, 993, 995]\n"))
 	for _, tc := range []struct {
 		proto, port, send, want string
 	}{
@@ -730,14 +731,22 @@ func TestAppsSTARTTLS(t *testing.T) {
 			t.Errorf("%s STARTTLS: %v\n%s", tc.proto, err, out)
 		}
 	}
+	// implicit TLS: IMAPS and POP3S greet inside TLS as over cleartext
+	for _, tc := range []struct{ port, send, want string }{{"993", "a LOGOUT", "* OK [CAPABILITY"}, {"995", "QUIT", "+OK Dovecot"}} {
+		out, err := l.InClient(20*time.Second, "sh", "-c", "(sleep 1; printf '"+tc.send+"\\r\\n'; sleep 1) | openssl s_client -connect "+
+			RespIP4+":"+tc.port+" -quiet 2>&1")
+		if !strings.Contains(out, tc.want) {
+			t.Errorf("implicit TLS on %s: %v\n%s", tc.port, err, out)
+		}
+	}
 	hellos := 0
 	for _, a := range appEvents(t, l, "tls") {
 		if a["client_hello"] == true {
 			hellos++
 		}
 	}
-	if hellos != 3 {
-		t.Errorf("%d ClientHellos recorded after STARTTLS, want 3", hellos)
+	if hellos != 5 {
+		t.Errorf("%d ClientHellos recorded (3 STARTTLS, 2 implicit TLS), want 5", hellos)
 	}
 }
 

@@ -18,7 +18,7 @@ fi
 
 # --- tools
 need=()
-for pair in ip:iproute2 ping:iputils-ping arping:arping nc:netcat-openbsd nmap:nmap curl:curl dig:dnsutils; do
+for pair in ip:iproute2 ping:iputils-ping arping:arping nc:netcat-openbsd nmap:nmap curl:curl dig:dnsutils ssh:openssh-client sshpass:sshpass; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -143,6 +143,9 @@ try "sshd greeting on $P4:22" sh -c "nc -w 2 $P4 22 </dev/null | head -1"
 greeting=$last
 try "nmap -sU -p 161 $P4 (closed)" nmap -n -Pn -sU -p 161 "$P4"
 udp_out=$last
+try "ssh root@$P4 (password refused)" sh -c "sshpass -p 'hunter2' ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PreferredAuthentications=password -o PubkeyAuthentication=no -o NumberOfPasswordPrompts=1 -o ConnectTimeout=5 root@$P4 true 2>&1 | grep -q 'Permission denied'"
+try "curl -k https://$P4/" curl -k -s -o /dev/null -w '%{http_code}' --max-time 5 "https://$P4/"
+https_code=$last
 sleep 0.5
 
 kill -INT "$pid" 2>/dev/null || true
@@ -165,6 +168,8 @@ echo "  nmap -sV $P4:"
 printf '%s\n' "$nmap_sv" | grep '/tcp' | sed 's/^/         /'
 echo "  greeting on $P4:22: ${greeting:-<none>}"
 echo "  UDP 161 on $P4: $(printf '%s\n' "$udp_out" | grep '161/udp' || echo '?')"
+echo "  ssh login recorded: $(grep -o 'user=root.*password=hunter2' "$log" | head -1 | cut -c1-60)"
+echo "  https on $P4: $https_code, ClientHello $(grep -o 'ja4=[^[:space:]]*' "$log" | head -1)"
 echo "  connection-end events: $(grep -c 'conn-end' "$log")"
 echo "  masscanned logged $(grep -c . "$log") events"
 if [ -s "$work/stderr" ]; then
