@@ -724,16 +724,16 @@ func TestAppsSTARTTLS(t *testing.T) {
 		{"pop3", "110", "CAPA\\r\\nQUIT", "+OK"},
 		{"imap", "143", "a CAPABILITY\\r\\nb LOGOUT", "a OK"},
 	} {
-		script := "(sleep 1; printf '" + tc.send + "\\r\\n'; sleep 1) | openssl s_client -starttls " + tc.proto +
+		script := "(sleep 2; printf '" + tc.send + "\\r\\n'; sleep 1) | openssl s_client -starttls " + tc.proto +
 			" -connect " + RespIP4 + ":" + tc.port + " -servername mail.example.test -quiet 2>&1"
-		out, err := l.InClient(20*time.Second, "sh", "-c", script)
+		out, err := l.InClient(40*time.Second, "sh", "-c", script)
 		if err != nil && !strings.Contains(out, tc.want) || !strings.Contains(out, tc.want) {
 			t.Errorf("%s STARTTLS: %v\n%s", tc.proto, err, out)
 		}
 	}
 	// implicit TLS: IMAPS and POP3S greet inside TLS as over cleartext
 	for _, tc := range []struct{ port, send, want string }{{"993", "a LOGOUT", "* OK [CAPABILITY"}, {"995", "QUIT", "+OK Dovecot"}} {
-		out, err := l.InClient(20*time.Second, "sh", "-c", "(sleep 1; printf '"+tc.send+"\\r\\n'; sleep 1) | openssl s_client -connect "+
+		out, err := l.InClient(40*time.Second, "sh", "-c", "(sleep 2; printf '"+tc.send+"\\r\\n'; sleep 1) | openssl s_client -connect "+
 			RespIP4+":"+tc.port+" -quiet 2>&1")
 		if !strings.Contains(out, tc.want) {
 			t.Errorf("implicit TLS on %s: %v\n%s", tc.port, err, out)

@@ -28,8 +28,10 @@ type Registry struct {
 }
 
 // DefaultMaxLibraries is the default bound of library-served connections:
-// each holds a goroutine and the library's state (tens of KiB).
-const DefaultMaxLibraries = 4096
+// each holds a goroutine, the library's state (tens of KiB) and at most
+// 64 KiB of pipe buffers, so 1024 of them stay within about 100 MiB even
+// when every client stuffs its pipe.
+const DefaultMaxLibraries = 1024
 
 // Libraries is the number of connections a library serves now.
 func (r *Registry) Libraries() int { return int(r.libs.Load()) }

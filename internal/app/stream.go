@@ -29,8 +29,8 @@ type Stream struct {
 
 // Pipe sizes: unread client bytes, unsent library bytes.
 const (
-	pipeIn  = 64 << 10
-	pipeOut = 64 << 10
+	pipeIn  = 32 << 10
+	pipeOut = 32 << 10
 )
 
 const (
