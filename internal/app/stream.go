@@ -19,6 +19,8 @@ type Stream struct {
 	served  int // the handler that served the stream, -1: none
 	buf     []byte
 	pipe    *PipeConn // a library serves the stream (LibraryHandler)
+	tlsIdx  int       // the TLS library STARTTLS would use (-1: none), once tlsSeen
+	tlsSeen bool
 
 	// Ready is called (from the library's goroutine) when the library
 	// wrote bytes or closed: the stack should Pull soon. Emit receives
@@ -207,11 +209,15 @@ func (st *Stream) Feed(r *Registry, p []byte, maxBuf int) (reply []byte, a *even
 	}
 	h := r.list[st.handler].h
 	a = &event.App{Proto: h.Name(), Raw: capRaw(st.buf)}
-	tlsIdx := -1
-	if !st.Conn.InTLS {
-		tlsIdx = r.tlsLibrary(&st.Conn)
-		st.Conn.CanStartTLS = tlsIdx >= 0
+	if !st.tlsSeen {
+		// once per stream: the registry and personality do not change
+		st.tlsSeen, st.tlsIdx = true, -1
+		if !st.Conn.InTLS {
+			st.tlsIdx = r.tlsLibrary(&st.Conn)
+		}
+		st.Conn.CanStartTLS = st.tlsIdx >= 0
 	}
+	tlsIdx := st.tlsIdx
 	for len(st.buf) > 0 && st.handler >= 0 {
 		res := h.Serve(&st.Conn, st.buf)
 		a.Fields = append(a.Fields, res.Fields...)

@@ -328,7 +328,8 @@ func end(c *conn, why string, ends *[]event.Event, reg *app.Registry, now time.T
 	})
 }
 
-// setBuffered accounts for a change of c's buffered bytes.
+// account accounts for a change of c's buffered bytes (before: what
+// the stream held before the change).
 func (sh *connShard) account(before int, c *conn) {
 	sh.bytes += c.stream.Buffered() - before
 }

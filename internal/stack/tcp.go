@@ -234,21 +234,24 @@ func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []b
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	c := sh.m[key]
+	var isn uint32
+	fresh := false
+	if c == nil || !ackInRange(ack, c.isn, c.sent) {
+		isn, fresh = s.freshISN(key, ack)
+	}
 	if c != nil && !ackInRange(ack, c.isn, c.sent) {
-		if _, ok := s.freshISN(key, ack); ok {
-			// The 4-tuple was reused by a new connection (it acknowledges
-			// a fresh cookie, not the old connection's data): start over.
-			sh.remove(c, event.EndReplaced, &s.ends, t.reg, now)
-			t.entries.Add(-1)
-			c = nil
-		} else {
+		if !fresh {
 			ev.Drop("tcp", event.ReasonBadCookie)
 			return
 		}
+		// The 4-tuple was reused by a new connection (it acknowledges a
+		// fresh cookie, not the old connection's data): start over.
+		sh.remove(c, event.EndReplaced, &s.ends, t.reg, now)
+		t.entries.Add(-1)
+		c = nil
 	}
 	if c == nil {
-		isn, ok := s.freshISN(key, ack)
-		if !ok {
+		if !fresh {
 			ev.Drop("tcp", event.ReasonBadCookie)
 			if f.host != nil {
 				// a listener answers an unexpected ACK with a reset
@@ -291,7 +294,7 @@ func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []b
 		if flags&personality.PSH != 0 && s.p.AckEmptyPush {
 			s.segment(key.client, key.server, c.isn+1+c.sent, c.nextSeq, personality.ACK, nil, opts, tx)
 		}
-		s.closeIfDone(sh, c, now)
+		s.closeIfDone(c, now)
 		return
 	}
 	// Trim what we already have; refuse gaps and retransmissions.
@@ -344,7 +347,7 @@ func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []b
 	case ev.Reply == "":
 		ev.Reply = "ack"
 	}
-	s.closeIfDone(sh, c, now)
+	s.closeIfDone(c, now)
 }
 
 // wellKnownService is the service usually found on port.
@@ -440,7 +443,7 @@ func (s *Stack) sendData(c *conn, data []byte, fin bool, opts *tcpOpts, tx *Tx) 
 // closeIfDone ends a connection whose FINs were both exchanged. It
 // lingers (a retransmitted FIN is acknowledged, not reset) until Tick
 // removes it.
-func (s *Stack) closeIfDone(sh *connShard, c *conn, now time.Time) {
+func (s *Stack) closeIfDone(c *conn, now time.Time) {
 	if c.finRcvd && c.finSent && !c.ended {
 		why := event.EndFIN
 		if c.why == event.EndClose {

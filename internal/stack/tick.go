@@ -27,9 +27,8 @@ type pending struct {
 // workers by 4-tuple, so a handshake's SYN and ACK reach the same Stack:
 // no lock is needed.
 type synQueue struct {
-	m    map[connKey]pending
-	max  int
-	full uint64 // SYNs answered without retransmission: queue full
+	m   map[connKey]pending
+	max int
 }
 
 func newSynQueue(max int) synQueue {
@@ -44,8 +43,7 @@ func newSynQueue(max int) synQueue {
 
 func (q *synQueue) add(k connKey, p pending) {
 	if _, ok := q.m[k]; !ok && len(q.m) >= q.max {
-		q.full++
-		return
+		return // full: a pure cookie, no retransmission
 	}
 	q.m[k] = p
 }
@@ -141,9 +139,7 @@ func (s *Stack) pump(c *conn, now time.Time, tx *Tx) {
 		s.tickEv.Reply = "fin-ack"
 	}
 	s.emitTick(tx, n0)
-	if c.finRcvd && c.finSent {
-		end(c, event.EndClose, &s.ends, s.cfg.Conns.reg, now)
-	}
+	s.closeIfDone(c, now)
 }
 
 // fromPeer sets up the frame context to send to key's client without a
@@ -245,9 +241,7 @@ func (s *Stack) tickShard(sh *connShard, now time.Time, tx *Tx) {
 			svc := wellKnownService(c.key.server.Port())
 			s.greet(sh, c, svc, &o, tx)
 			s.emitTick(tx, n0)
-			if c.finRcvd && c.finSent {
-				end(c, event.EndClose, &s.ends, t.reg, now)
-			}
+			s.closeIfDone(c, now)
 		}
 		c = prev
 	}
