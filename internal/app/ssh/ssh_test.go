@@ -123,13 +123,11 @@ func TestFields(t *testing.T) {
 	}
 }
 
-// TestInterop runs golang.org/x/crypto/ssh's client against the handler:
-// the client must accept our banner and KEXINIT (it then sends its key
-// exchange init, message 30) and the handler must record its KEXINIT.
-func TestInterop(t *testing.T) {
+// goClient starts golang.org/x/crypto/ssh's client on one end of a pipe
+// and returns the other (with a 5 s deadline); both close with the test.
+func goClient(t *testing.T) net.Conn {
 	cli, srv := net.Pipe()
-	defer cli.Close()
-	defer srv.Close()
+	t.Cleanup(func() { cli.Close(); srv.Close() })
 	go func() {
 		cfg := &xssh.ClientConfig{User: "root", HostKeyCallback: xssh.InsecureIgnoreHostKey(),
 			ClientVersion: "SSH-2.0-Go", Timeout: 5 * time.Second}
@@ -138,6 +136,14 @@ func TestInterop(t *testing.T) {
 		}
 	}()
 	srv.SetDeadline(time.Now().Add(5 * time.Second))
+	return srv
+}
+
+// TestInterop runs golang.org/x/crypto/ssh's client against the handler:
+// the client must accept our banner and KEXINIT (it then sends its key
+// exchange init, message 30) and the handler must record its KEXINIT.
+func TestInterop(t *testing.T) {
+	srv := goClient(t)
 	h := New()
 	c := conn(app.TCP, "linux")
 	var buf []byte
@@ -357,17 +363,7 @@ func TestNmap(t *testing.T) {
 
 // TestInteropGreeted runs the x/crypto client against a greeting server.
 func TestInteropGreeted(t *testing.T) {
-	cli, srv := net.Pipe()
-	defer cli.Close()
-	defer srv.Close()
-	go func() {
-		cfg := &xssh.ClientConfig{User: "root", HostKeyCallback: xssh.InsecureIgnoreHostKey(),
-			ClientVersion: "SSH-2.0-Go", Timeout: 5 * time.Second}
-		if c, _, _, err := xssh.NewClientConn(cli, "x", cfg); err == nil {
-			c.Close()
-		}
-	}()
-	srv.SetDeadline(time.Now().Add(5 * time.Second))
+	srv := goClient(t)
 	h := New()
 	c := conn(app.TCP, "linux")
 	go srv.Write(h.Greet(c).Reply)
