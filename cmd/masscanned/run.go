@@ -19,6 +19,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/addrset"
 	"github.com/masscanned-go/masscanned/internal/app"
 	"github.com/masscanned-go/masscanned/internal/app/ssh"
+	"github.com/masscanned-go/masscanned/internal/app/telnet"
 	"github.com/masscanned-go/masscanned/internal/app/tlsd"
 	"github.com/masscanned-go/masscanned/internal/config"
 	"github.com/masscanned-go/masscanned/internal/event"
@@ -438,6 +439,9 @@ func (r *runner) hostKeys() (cleanup func(), err error) {
 	if h, ok := r.reg.Handler("ssh").(*ssh.Handler); ok {
 		h.HostKeys = func(c *app.Conn) ([]xssh.Signer, error) { return store.SSHSigners(c.Host()) }
 		h.AcceptAfter = r.o.SSHAcceptAfter
+	}
+	if h, ok := r.reg.Handler("telnet").(*telnet.Handler); ok {
+		h.AcceptAfter = r.o.TelnetAcceptAfter
 	}
 	if h, ok := r.reg.Handler("tls").(*tlsd.Handler); ok {
 		h.Certs = func(c *app.Conn, cn string) (*tls.Certificate, error) {

@@ -59,8 +59,11 @@ type Options struct {
 	MaxPending     int
 	StateDir       string
 	SSHAcceptAfter int
-	ShowVersion    bool
-	ShowHelp       bool
+	// TelnetAcceptAfter: the Nth password on a Telnet connection logs in
+	// to the recording shell; 0: never.
+	TelnetAcceptAfter int
+	ShowVersion       bool
+	ShowHelp          bool
 
 	// Derived
 	Self, Deny   *addrset.Set
@@ -115,6 +118,7 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.IntVar(&o.MaxPending, "max-half-open", 4096, "handshakes per worker whose SYN-ACK is retransmitted (linux, windows personalities); beyond, pure SYN cookies; 0: never retransmit")
 	fs.StringVar(&o.StateDir, "state-dir", "", "directory keeping each host's SSH host keys and TLS certificate across restarts (default: a temporary one, removed at exit)")
 	fs.IntVar(&o.SSHAcceptAfter, "ssh-accept-after", 0, "accept the Nth password tried on an SSH connection and record the session's requests (shell, exec commands); 0: refuse every login")
+	fs.IntVar(&o.TelnetAcceptAfter, "telnet-accept-after", 0, "accept the Nth password tried on a Telnet connection and give a shell that records every command line and the URLs in it (never executed, never fetched); 0: refuse every login")
 	fs.BoolVarP(&o.ShowVersion, "version", "V", false, "print the version and exit")
 	fs.BoolVarP(&o.ShowHelp, "help", "h", false, "show this help and exit")
 	o.flags = fs
@@ -192,6 +196,9 @@ func (o *Options) Finish() error {
 	}
 	if o.SSHAcceptAfter < 0 || o.SSHAcceptAfter > 6 {
 		return errors.New("--ssh-accept-after must be between 0 (never) and 6 (MaxAuthTries)")
+	}
+	if o.TelnetAcceptAfter < 0 || o.TelnetAcceptAfter > 3 {
+		return errors.New("--telnet-accept-after must be between 0 (never) and 3 (login gives up after 3 failures)")
 	}
 	if o.MaxPending < 0 {
 		return errors.New("--max-half-open must be 0 (no SYN-ACK retransmission) or positive")

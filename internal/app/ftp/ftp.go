@@ -160,7 +160,8 @@ func field(b []byte) string {
 func (st *state) pass(arg string, res *app.Result) {
 	res.Fields = append(res.Fields,
 		event.Field{Key: "user", Value: field([]byte(st.user))},
-		event.Field{Key: "password", Value: field([]byte(arg))})
+		event.Field{Key: "password", Value: field([]byte(arg))},
+		event.AuthField("ftp", field([]byte(st.user)), field([]byte(arg)), false))
 	st.user, st.hasUser = "", false
 	st.fails++
 	res.Close = st.fails >= maxFails

@@ -82,12 +82,12 @@ func TestVsftpd(t *testing.T) {
 		{"\r\n", "", false, nil},
 		{"USER root\r\n", "530 Permission denied.\r\n", false, map[string]any{"user": "root"}},
 		{"USER admin\r\n", "331 Please specify the password.\r\n", false, map[string]any{"command": "USER", "argument": "admin"}},
-		{"PASS secret word\r\n", "530 Login incorrect.\r\n", false, map[string]any{"user": "admin", "password": "secret word"}},
+		{"PASS secret word\r\n", "530 Login incorrect.\r\n", false, map[string]any{"user": "admin", "password": "secret word", "auth": event.Auth{Protocol: "ftp", User: "admin", Password: "secret word"}}},
 		{"USER anonymous\n", "331 Please specify the password.\r\n", false, nil},
-		{"PASS a@b\r\n", "530 Login incorrect.\r\n", false, map[string]any{"user": "anonymous", "password": "a@b"}},
+		{"PASS a@b\r\n", "530 Login incorrect.\r\n", false, map[string]any{"user": "anonymous", "password": "a@b", "auth": event.Auth{Protocol: "ftp", User: "anonymous", Password: "a@b"}}},
 		{"XYZZY\r\n", "530 Please login with USER and PASS.\r\n", false, nil},
 		{"USER u\r\n", "331 Please specify the password.\r\n", false, nil},
-		{"PASS p\r\n", "530 Login incorrect.\r\n", true, map[string]any{"user": "u", "password": "p"}},
+		{"PASS p\r\n", "530 Login incorrect.\r\n", true, map[string]any{"user": "u", "password": "p", "auth": event.Auth{Protocol: "ftp", User: "u", Password: "p"}}},
 	})
 	run(t, "", []step{
 		{"GET / HTTP/1.0\r\n", "530 Please login with USER and PASS.\r\n", false, map[string]any{"command": "GET", "argument": "/ HTTP/1.0"}},
@@ -104,7 +104,7 @@ func TestProftpd(t *testing.T) {
 		{"LIST\r\n", "530 Please login with USER and PASS\r\n", false, nil},
 		{"FOO bar\r\n", "500 FOO not understood\r\n", false, nil},
 		{"USER root\r\n", "331 Password required for root\r\n", false, nil},
-		{"PASS toor\r\n", "530 Login incorrect.\r\n", false, map[string]any{"user": "root", "password": "toor"}},
+		{"PASS toor\r\n", "530 Login incorrect.\r\n", false, map[string]any{"user": "root", "password": "toor", "auth": event.Auth{Protocol: "ftp", User: "root", Password: "toor"}}},
 		{"QUIT\r\n", "221 Goodbye.\r\n", true, nil},
 	})
 	run(t, "ProFTPD", []step{{"GET / HTTP/1.1\r\n", "", true, nil}})

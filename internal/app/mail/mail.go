@@ -60,7 +60,7 @@ func line(data []byte) (l []byte, n int) {
 }
 
 // plain splits a SASL PLAIN response (RFC 4616) into fields.
-func plain(b64 []byte) ([]event.Field, bool) {
+func plain(proto string, b64 []byte) ([]event.Field, bool) {
 	dec, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(b64)))
 	if err != nil {
 		return nil, false
@@ -69,7 +69,8 @@ func plain(b64 []byte) ([]event.Field, bool) {
 	if len(p) != 3 {
 		return []event.Field{{Key: "auth_response", Value: field(dec)}}, true
 	}
-	return []event.Field{{Key: "user", Value: field(p[1])}, {Key: "password", Value: field(p[2])}}, true
+	return []event.Field{{Key: "user", Value: field(p[1])}, {Key: "password", Value: field(p[2])},
+		event.AuthField(proto, field(p[1]), field(p[2]), false)}, true
 }
 
 // POP3 is the POP3 handler.
@@ -125,7 +126,7 @@ func (*POP3) Serve(c *app.Conn, data []byte) app.Result {
 	}
 	if st.authWait {
 		st.authWait = false
-		if fs, ok := plain(l); ok && string(bytes.TrimSpace(l)) != "*" {
+		if fs, ok := plain("pop3", l); ok && string(bytes.TrimSpace(l)) != "*" {
 			res.Fields = fs
 			authFail()
 		} else {
@@ -151,7 +152,7 @@ func (*POP3) Serve(c *app.Conn, data []byte) app.Result {
 			break
 		}
 		res.Fields = append(res.Fields, event.Field{Key: "user", Value: field(st.user)},
-			event.Field{Key: "password", Value: field(arg)})
+			event.Field{Key: "password", Value: field(arg)}, event.AuthField("pop3", field(st.user), field(arg), false))
 		authFail()
 	case "AUTH":
 		mech, ir, _ := bytes.Cut(arg, []byte{' '})
@@ -163,7 +164,7 @@ func (*POP3) Serve(c *app.Conn, data []byte) app.Result {
 			st.authWait = true
 			reply("+ ")
 		default:
-			fs, ok := plain(ir)
+			fs, ok := plain("pop3", ir)
 			res.Fields = append(res.Fields, fs...)
 			if !ok {
 				reply("-ERR Invalid base64 data in initial response")
@@ -262,7 +263,7 @@ func (*IMAP) Serve(c *app.Conn, data []byte) app.Result {
 	if st.authTag != nil {
 		tag := st.authTag
 		st.authTag = nil
-		if fs, ok := plain(l); ok && string(bytes.TrimSpace(l)) != "*" {
+		if fs, ok := plain("imap", l); ok && string(bytes.TrimSpace(l)) != "*" {
 			res.Fields = fs
 			reply(string(tag) + " NO [AUTHENTICATIONFAILED] Authentication failed.")
 		} else {
@@ -367,7 +368,7 @@ func (st *imapState) command(l []byte, res *app.Result) {
 			return
 		}
 		res.Fields = append(res.Fields, event.Field{Key: "user", Value: field(user)},
-			event.Field{Key: "password", Value: field(pass)})
+			event.Field{Key: "password", Value: field(pass)}, event.AuthField("imap", field(user), field(pass), false))
 		reply(tag + " NO [AUTHENTICATIONFAILED] Authentication failed.")
 	case "AUTHENTICATE":
 		mech, ir, _ := bytes.Cut(args, []byte{' '})
@@ -379,7 +380,7 @@ func (st *imapState) command(l []byte, res *app.Result) {
 			st.authTag = []byte(tag)
 			reply("+ ")
 		default:
-			fs, ok := plain(ir)
+			fs, ok := plain("imap", ir)
 			res.Fields = append(res.Fields, fs...)
 			if !ok {
 				reply(tag + " BAD Invalid base64 data in initial response")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/masscanned-go/masscanned/internal/app"
 	"github.com/masscanned-go/masscanned/internal/app/apptest"
+	"github.com/masscanned-go/masscanned/internal/event"
 )
 
 func conn(banners map[string]string) *app.Conn {
@@ -56,10 +57,10 @@ func TestPOP3(t *testing.T) {
 		{"CAPA\r\n", pop3Capa, false, nil},
 		{"PASS x\r\n", "-ERR No username given.\r\n", false, nil},
 		{"USER admin\r\n", "+OK\r\n", false, map[string]any{"command": "USER", "argument": "admin"}},
-		{"PASS hunter 2\r\n", "-ERR [AUTH] Authentication failed.\r\n", false, map[string]any{"user": "admin", "password": "hunter 2"}},
-		{"AUTH PLAIN AGFkbWluAHMzY3JldA==\r\n", "-ERR [AUTH] Authentication failed.\r\n", false, map[string]any{"user": "admin", "password": "s3cret"}},
+		{"PASS hunter 2\r\n", "-ERR [AUTH] Authentication failed.\r\n", false, map[string]any{"user": "admin", "password": "hunter 2", "auth": event.Auth{Protocol: "pop3", User: "admin", Password: "hunter 2"}}},
+		{"AUTH PLAIN AGFkbWluAHMzY3JldA==\r\n", "-ERR [AUTH] Authentication failed.\r\n", false, map[string]any{"user": "admin", "password": "s3cret", "auth": event.Auth{Protocol: "pop3", User: "admin", Password: "s3cret"}}},
 		{"AUTH PLAIN\r\n", "+ \r\n", false, nil},
-		{"AGEAYg==\r\n", "-ERR [AUTH] Authentication failed.\r\n", false, map[string]any{"user": "a", "password": "b"}},
+		{"AGEAYg==\r\n", "-ERR [AUTH] Authentication failed.\r\n", false, map[string]any{"user": "a", "password": "b", "auth": event.Auth{Protocol: "pop3", User: "a", Password: "b"}}},
 		{"STLS\r\n", "-ERR TLS support isn't enabled.\r\n", false, nil},
 		{"\r\n", "-ERR Unknown command.\r\n", false, nil},
 		{"GET / HTTP/1.0\r\n", "-ERR Unknown command.\r\n", false, nil},
@@ -76,11 +77,11 @@ func TestIMAP(t *testing.T) {
 	const fail = " NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"
 	run(t, NewIMAP(), []step{
 		{"a CAPABILITY\r\n", "* CAPABILITY " + imapCaps + "\r\na OK Pre-login capabilities listed, post-login capabilities have more.\r\n", false, nil},
-		{"a1 LOGIN admin password\r\n", "a1" + fail, false, map[string]any{"user": "admin", "password": "password"}},
-		{"a2 login \"ad\\\"min\" \"p w\"\r\n", "a2" + fail, false, map[string]any{"user": "ad\"min", "password": "p w"}},
+		{"a1 LOGIN admin password\r\n", "a1" + fail, false, map[string]any{"user": "admin", "password": "password", "auth": event.Auth{Protocol: "imap", User: "admin", Password: "password"}}},
+		{"a2 login \"ad\\\"min\" \"p w\"\r\n", "a2" + fail, false, map[string]any{"user": "ad\"min", "password": "p w", "auth": event.Auth{Protocol: "imap", User: "ad\"min", Password: "p w"}}},
 		{"a3 LOGIN {5}\r\n", "+ OK\r\n", false, nil},
-		{"admin {6+}\r\nsecret\r\n", "a3" + fail, false, map[string]any{"user": "admin", "password": "secret"}},
-		{"a4 AUTHENTICATE PLAIN AGFkbWluAHMzY3JldA==\r\n", "a4" + fail, false, map[string]any{"user": "admin", "password": "s3cret"}},
+		{"admin {6+}\r\nsecret\r\n", "a3" + fail, false, map[string]any{"user": "admin", "password": "secret", "auth": event.Auth{Protocol: "imap", User: "admin", Password: "secret"}}},
+		{"a4 AUTHENTICATE PLAIN AGFkbWluAHMzY3JldA==\r\n", "a4" + fail, false, map[string]any{"user": "admin", "password": "s3cret", "auth": event.Auth{Protocol: "imap", User: "admin", Password: "s3cret"}}},
 		{"a5 AUTHENTICATE PLAIN\r\n", "+ \r\n", false, nil},
 		{"*\r\n", "a5 BAD Authentication aborted by client.\r\n", false, nil},
 		{"a6 SELECT INBOX\r\n", "a6 BAD Error in IMAP command received by server.\r\n", false, nil},

@@ -55,11 +55,14 @@ func (*Handler) Service() string { return "mysql" }
 // Greet only.
 func (*Handler) Detect([]byte, app.Transport) app.Verdict { return app.No }
 
-type state struct{}
+// state keeps the scramble sent in the greeting: the auth response is
+// only crackable with it.
+type state struct{ salt []byte }
 
 // Greet implements app.Greeter.
 func (*Handler) Greet(c *app.Conn) app.Result {
-	c.State = &state{}
+	st := &state{}
+	c.State = st
 	version := c.Banner("mysql", defaultVersion)
 	if len(version) > 64 {
 		version = version[:64]
@@ -77,6 +80,7 @@ func (*Handler) Greet(c *app.Conn) app.Result {
 		}
 		salt[i] = b
 	}
+	st.salt = append([]byte(nil), salt...)
 	id := binary.LittleEndian.Uint32(rnd[20:])%100000 + 8
 	p := []byte{10}
 	for i := 0; i < len(version); i++ {
@@ -140,6 +144,9 @@ func (*Handler) Serve(c *app.Conn, data []byte) app.Result {
 	res := app.Result{Consumed: 4 + n, Close: true}
 	fs, user, password, ok := parseResponse(data[4 : 4+n])
 	res.Fields = fs
+	if ok {
+		res.Fields = append(res.Fields, authField(c, fs, user))
+	}
 	if !ok {
 		res.Reply = errPacket(seq+1, 1043, "08S01", "Bad handshake")
 		return res
@@ -267,4 +274,34 @@ func lenencString(b []byte) (s, rest []byte, ok bool) {
 		return nil, nil, false
 	}
 	return b[:n], b[n:], true
+}
+
+// authField is the credential record of a handshake response: the
+// mysql_native_password response with the greeting's scramble in John the
+// Ripper's $mysqlna$ form; another plugin's response as hex with the
+// plugin's name as format; an empty response as an empty password.
+func authField(c *app.Conn, fs []event.Field, user []byte) event.Field {
+	var resp, plugin string
+	for _, f := range fs {
+		switch f.Key {
+		case "auth_response":
+			resp, _ = f.Value.(string)
+		case "auth_plugin":
+			plugin, _ = f.Value.(string)
+		}
+	}
+	if resp == "" {
+		return event.AuthField("mysql", field(user), "", false)
+	}
+	if plugin == "" {
+		plugin = "mysql_native_password"
+	}
+	var salt []byte
+	if st, ok := c.State.(*state); ok {
+		salt = st.salt
+	}
+	if plugin == "mysql_native_password" && len(resp) == 40 && len(salt) == 20 {
+		return event.AuthHashField("mysql", field(user), "$mysqlna$"+hex.EncodeToString(salt)+"*"+resp, plugin, false)
+	}
+	return event.AuthHashField("mysql", field(user), resp, plugin, false)
 }

@@ -342,7 +342,8 @@ func (st *state) authResponse(line []byte, res *app.Result) {
 	case authLoginPass:
 		res.Fields = append(res.Fields,
 			event.Field{Key: "user", Value: st.authUser},
-			event.Field{Key: "password", Value: field(dec)})
+			event.Field{Key: "password", Value: field(dec)},
+			event.AuthField("smtp", st.authUser, field(dec), false))
 	case authPlain:
 		parts := bytes.SplitN(dec, []byte{0}, 3)
 		if len(parts) == 3 {
@@ -351,7 +352,8 @@ func (st *state) authResponse(line []byte, res *app.Result) {
 			}
 			res.Fields = append(res.Fields,
 				event.Field{Key: "user", Value: field(parts[1])},
-				event.Field{Key: "password", Value: field(parts[2])})
+				event.Field{Key: "password", Value: field(parts[2])},
+				event.AuthField("smtp", field(parts[1]), field(parts[2]), false))
 		} else {
 			res.Fields = append(res.Fields, event.Field{Key: "auth_response", Value: field(dec)})
 		}

