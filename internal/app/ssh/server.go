@@ -6,12 +6,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
 	xssh "golang.org/x/crypto/ssh"
 
 	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/app/shell"
 	"github.com/masscanned-go/masscanned/internal/event"
 )
 
@@ -145,67 +147,192 @@ func (h *Handler) RunLibrary(c *app.Conn, nc net.Conn, recApp func(*event.App)) 
 	if err != nil {
 		return // refused, gave up, or not SSH: the close sends our FIN
 	}
-	// A login was accepted (AcceptAfter): record what the session asks
-	// for, then end it, until a command recorder exists.
+	// A login was accepted (AcceptAfter): the session's shell and exec
+	// requests go to the command recorder.
 	_ = nc.SetDeadline(time.Now().Add(loginGraceTime))
+	host := shell.NewHost(c.Banner("hostname", ""), c.Banner("uname", ""),
+		strings.Contains(strings.ToLower(c.Banner("telnet", "")), "busybox"), app.Printable([]byte(conn.User())))
 	go xssh.DiscardRequests(reqs)
+	sessions := 0
 	for nch := range chans {
 		if nch.ChannelType() != "session" {
 			rec([]event.Field{{Key: "channel", Value: app.Printable([]byte(nch.ChannelType()))}, {Key: "refused", Value: true}})
 			_ = nch.Reject(xssh.Prohibited, "administratively prohibited")
 			continue
 		}
+		if sessions >= maxSessions {
+			_ = nch.Reject(xssh.Prohibited, "open failed")
+			continue
+		}
 		ch, chReqs, err := nch.Accept()
 		if err != nil {
 			break
 		}
-		if session(ch, chReqs, rec) {
-			break
-		}
+		sessions++
+		go session(ch, chReqs, rec, host, nc)
 	}
 	_ = conn.Close()
 }
 
+// maxSessions is sshd's MaxSessions default: sessions one connection may
+// open.
+const maxSessions = 10
+
 // session records a session's requests (pty-req, env, shell, exec,
-// subsystem) and ends it at the first shell, exec or subsystem, with exit
-// status 0. It reports whether it ended that way.
-func session(ch xssh.Channel, reqs <-chan *xssh.Request, rec func([]event.Field)) bool {
+// subsystem). An exec request's command runs in the recording shell, its
+// output goes back with exit status 0, and the session ends; a shell
+// request gets an interactive recording shell until exit or the client
+// leaves; a subsystem (sftp) is recorded and ended. It reports whether the
+// session ended that way.
+func session(ch xssh.Channel, reqs <-chan *xssh.Request, rec func([]event.Field), host shell.Host, nc net.Conn) bool {
 	defer ch.Close()
+	pty := false
 	for req := range reqs {
 		f := []event.Field{{Key: "session_request", Value: req.Type}}
-		end := false
+		var cmd string
 		switch req.Type {
 		case "exec", "subsystem":
 			if len(req.Payload) >= 4 {
+				cmd = string(req.Payload[4:])
 				f = append(f, event.Field{Key: "command", Value: app.Printable(req.Payload[4:])})
 			}
-			end = true
-		case "shell":
-			end = true
 		case "env":
 			var kv struct{ Name, Value string }
 			if xssh.Unmarshal(req.Payload, &kv) == nil {
 				f = append(f, event.Field{Key: "env", Value: app.Printable([]byte(kv.Name + "=" + kv.Value))})
 			}
 		case "pty-req":
-			var pty struct {
+			var p struct {
 				Term string
 				Rest []byte `ssh:"rest"`
 			}
-			if xssh.Unmarshal(req.Payload, &pty) == nil {
-				f = append(f, event.Field{Key: "term", Value: app.Printable([]byte(pty.Term))})
+			if xssh.Unmarshal(req.Payload, &p) == nil {
+				f = append(f, event.Field{Key: "term", Value: app.Printable([]byte(p.Term))})
+			}
+			pty = true
+		}
+		if req.Type == "exec" {
+			// the command's URLs and hosts, as the shell records them
+			for _, sf := range shell.Fields(cmd) {
+				if sf.Key != "command" {
+					f = append(f, sf)
+				}
 			}
 		}
 		rec(f)
 		if req.WantReply {
-			_ = req.Reply(true, nil)
+			_ = req.Reply(req.Type != "x11-req" && req.Type != "auth-agent-req@openssh.com", nil)
 		}
-		if end {
+		switch req.Type {
+		case "exec":
+			sh := shell.New(host)
+			out, _ := sh.Run(cmd)
+			_, _ = ch.Write([]byte(newlines(out, pty)))
+			_, _ = ch.SendRequest("exit-status", false, []byte{0, 0, 0, 0})
+			return true
+		case "subsystem":
+			_, _ = ch.SendRequest("exit-status", false, []byte{0, 0, 0, 1})
+			return true
+		case "shell":
+			go xssh.DiscardRequests(reqs)
+			interactive(ch, rec, host, pty, nc)
 			_, _ = ch.SendRequest("exit-status", false, []byte{0, 0, 0, 0})
 			return true
 		}
 	}
 	return false
+}
+
+// interactive runs the recording shell over ch: each line the client
+// types is one event (shell.Fields) and gets the shell's output and a new
+// prompt. With a pty the line is echoed and ends in CR LF, as a terminal
+// sees it.
+func interactive(ch xssh.Channel, rec func([]event.Field), host shell.Host, pty bool, nc net.Conn) {
+	sh := shell.New(host)
+	var b strings.Builder
+	if pty && !host.BusyBox {
+		b.WriteString(host.Uname + "\n\nThe programs included with the Debian GNU/Linux system are free software;\n" +
+			"the exact distribution terms for each program are described in the\nindividual files in /usr/share/doc/*/copyright.\n\n" +
+			"Debian GNU/Linux comes with ABSOLUTELY NO WARRANTY, to the extent\npermitted by applicable law.\n")
+	}
+	b.WriteString(sh.Prompt())
+	if _, err := ch.Write([]byte(newlines(b.String(), pty))); err != nil {
+		return
+	}
+	buf := make([]byte, 1024)
+	var line []byte
+	prevCR := false
+	for !sh.Done() {
+		_ = nc.SetDeadline(time.Now().Add(loginGraceTime))
+		n, err := ch.Read(buf)
+		var echo []byte
+		for _, c := range buf[:n] {
+			cr := prevCR
+			prevCR = c == '\r'
+			switch {
+			case c == '\r' || c == '\n':
+				if c == '\n' && cr {
+					continue // the LF of a CR LF
+				}
+				if pty {
+					echo = append(echo, '\r', '\n')
+				}
+				out, fields := sh.Run(string(line))
+				if len(fields) > 0 {
+					rec(fields)
+				}
+				line = line[:0]
+				if _, err := ch.Write(append(echo, newlines(out, pty)...)); err != nil {
+					return
+				}
+				echo = echo[:0]
+				if sh.Done() {
+					return
+				}
+				if _, err := ch.Write([]byte(sh.Prompt())); err != nil {
+					return
+				}
+			case c == 0x7f || c == 0x08:
+				if len(line) > 0 {
+					line = line[:len(line)-1]
+					if pty {
+						echo = append(echo, "\b \b"...)
+					}
+				}
+			case c == 0x03: // ^C: the line is dropped
+				line = line[:0]
+				if pty {
+					echo = append(echo, "^C\r\n"+sh.Prompt()...)
+				}
+			case c == 0x04 && len(line) == 0: // ^D: logout
+				_, _ = ch.Write(append(echo, newlines("logout\n", pty)...))
+				return
+			default:
+				if len(line) < shell.MaxLine {
+					line = append(line, c)
+					if pty {
+						echo = append(echo, c)
+					}
+				}
+			}
+		}
+		if len(echo) > 0 {
+			if _, err := ch.Write(echo); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// newlines turns LF into CR LF for a pty.
+func newlines(s string, pty bool) string {
+	if !pty {
+		return s
+	}
+	return strings.ReplaceAll(s, "\n", "\r\n")
 }
 
 // clientTap reads the client's identification line and first binary

