@@ -9,6 +9,7 @@ package http
 
 import (
 	"bytes"
+	"encoding/base64"
 	"strconv"
 	"strings"
 
@@ -134,10 +135,12 @@ type request struct {
 	headers                 []string
 	host, ua                []byte
 	hostSet, uaSet          bool
-	contentLength           int // -1: none
-	chunked                 bool
-	connClose, connKeep     bool
-	headLen                 int // bytes of request line + headers
+	authz                   []byte // the Authorization header's value
+
+	contentLength       int // -1: none
+	chunked             bool
+	connClose, connKeep bool
+	headLen             int // bytes of request line + headers
 }
 
 type status uint8
@@ -265,6 +268,10 @@ func parse(data []byte) (request, status) {
 			if !r.hostSet {
 				r.host, r.hostSet = value, true
 			}
+		case "authorization":
+			if r.authz == nil {
+				r.authz = value
+			}
 		case "user-agent":
 			if !r.uaSet {
 				r.ua, r.uaSet = value, true
@@ -370,7 +377,31 @@ func fields(r *request) []event.Field {
 		}
 		f = append(f, event.Field{Key: "headers", Value: h})
 	}
+	if a, ok := authField(r.authz); ok {
+		f = append(f, a)
+	}
 	return f
+}
+
+// authField is the credential of an Authorization header: Basic decoded
+// to user and password; another scheme (Digest, NTLM, Bearer, ...) kept
+// whole as a hash whose format is the scheme's name.
+func authField(v []byte) (event.Field, bool) {
+	if len(v) == 0 {
+		return event.Field{}, false
+	}
+	scheme, cred, _ := bytes.Cut(v, []byte{' '})
+	cred = bytes.TrimSpace(cred)
+	if strings.EqualFold(string(scheme), "basic") {
+		if dec, err := base64.StdEncoding.DecodeString(string(cred)); err == nil {
+			user, pass, _ := bytes.Cut(dec, []byte{':'})
+			return event.AuthField("http", app.Printable(user), app.Printable(pass), false), true
+		}
+	}
+	if len(cred) > 1024 {
+		cred = cred[:1024]
+	}
+	return event.AuthHashField("http", "", app.Printable(cred), strings.ToLower(app.Printable(scheme)), false), true
 }
 
 // Upstream masscanned's page: nginx/1.14.2 with bare-LF lines. Its

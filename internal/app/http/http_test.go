@@ -277,3 +277,27 @@ func TestStreamSegmented(t *testing.T) {
 		t.Fatalf("pipelined reply %q", r)
 	}
 }
+
+func TestAuthorization(t *testing.T) {
+	for _, tc := range []struct {
+		header string
+		want   event.Auth
+	}{
+		{"Authorization: Basic YWRtaW46YWRtaW4=", event.Auth{Protocol: "http", User: "admin", Password: "admin"}},
+		{"authorization: basic cm9vdDpwOnc=", event.Auth{Protocol: "http", User: "root", Password: "p:w"}},
+		{"Authorization: Bearer abc.def", event.Auth{Protocol: "http", Hash: "abc.def", Format: "bearer"}},
+		{"Authorization: Basic !!!", event.Auth{Protocol: "http", Hash: "!!!", Format: "basic"}},
+	} {
+		c := apptest.Conn(app.TCP, "linux", "192.0.2.1:40000", "198.51.100.7:80", time.Unix(0, 0))
+		res := New().Serve(c, []byte("GET / HTTP/1.1\r\nHost: x\r\n"+tc.header+"\r\n\r\n"))
+		var got any
+		for _, f := range res.Fields {
+			if f.Key == "auth" {
+				got = f.Value
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%q: auth %v, want %v", tc.header, got, tc.want)
+		}
+	}
+}
