@@ -27,6 +27,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/link"
 	"github.com/masscanned-go/masscanned/internal/link/afpacket"
 	"github.com/masscanned-go/masscanned/internal/link/pcapfile"
+	"github.com/masscanned-go/masscanned/internal/p0f"
 	"github.com/masscanned-go/masscanned/internal/priv"
 	"github.com/masscanned-go/masscanned/internal/profile"
 	"github.com/masscanned-go/masscanned/internal/stack"
@@ -201,6 +202,14 @@ func (r *runner) run(ctx context.Context) error {
 		s, err := formatSink(o.Format, r.stdout)
 		if err != nil {
 			return err
+		}
+		if o.P0fDB != "" {
+			db, err := p0f.Load(o.P0fDB)
+			if err != nil {
+				return fmt.Errorf("--p0f-db: %w", err)
+			}
+			r.log.Info("p0f database", "file", o.P0fDB, "signatures", db.Len())
+			s = &p0f.Sink{Sink: s, DB: db}
 		}
 		r.sink = event.NewAsync(s, o.EventQueue)
 	}

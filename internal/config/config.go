@@ -62,8 +62,10 @@ type Options struct {
 	// TelnetAcceptAfter: the Nth password on a Telnet connection logs in
 	// to the recording shell; 0: never.
 	TelnetAcceptAfter int
-	ShowVersion       bool
-	ShowHelp          bool
+	// P0fDB is a p0f v3 database labelling SYN fingerprints with an OS.
+	P0fDB       string
+	ShowVersion bool
+	ShowHelp    bool
 
 	// Derived
 	Self, Deny   *addrset.Set
@@ -119,6 +121,7 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.StringVar(&o.StateDir, "state-dir", "", "directory keeping each host's SSH host keys and TLS certificate across restarts (default: a temporary one, removed at exit)")
 	fs.IntVar(&o.SSHAcceptAfter, "ssh-accept-after", 0, "accept the Nth password tried on an SSH connection and record the session's requests (shell, exec commands); 0: refuse every login")
 	fs.IntVar(&o.TelnetAcceptAfter, "telnet-accept-after", 0, "accept the Nth password tried on a Telnet connection and give a shell that records every command line and the URLs in it (never executed, never fetched); 0: refuse every login")
+	fs.StringVar(&o.P0fDB, "p0f-db", "", "p0f v3 fingerprint database (Debian: /etc/p0f/p0f.fp) naming the OS of each SYN's TCP/IP fingerprint in events (tcp_fp.os); the raw p0f signature is always recorded")
 	fs.BoolVarP(&o.ShowVersion, "version", "V", false, "print the version and exit")
 	fs.BoolVarP(&o.ShowHelp, "help", "h", false, "show this help and exit")
 	o.flags = fs

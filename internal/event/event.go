@@ -120,6 +120,11 @@ type Event struct {
 
 	App *App
 
+	// TCPFP is a SYN's TCP/IP fingerprint (Set), and on a connection's
+	// end event the fingerprint of the SYN that opened it, when the
+	// handshake was tracked.
+	TCPFP TCPFingerprint
+
 	// Conn is set (End != "") on a connection-end event: one per TCP
 	// connection, when it ends. Its address and port fields describe the
 	// connection (client = source), its Time is when it ended.

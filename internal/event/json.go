@@ -126,6 +126,22 @@ func (j *JSON) Write(e *Event) error {
 			return err
 		}
 	}
+	if e.TCPFP.Set {
+		b = append(b, `,"tcp_fp":{"raw":`...)
+		b = appendJSONString(b, e.TCPFP.Raw())
+		if e.TCPFP.Label != "" {
+			b = append(b, `,"os":`...)
+			b = appendJSONString(b, e.TCPFP.Label)
+			if e.TCPFP.Generic {
+				b = append(b, `,"generic":true`...)
+			}
+			if e.TCPFP.Fuzzy {
+				b = append(b, `,"fuzzy":true`...)
+			}
+			b = num(b, "dist", uint64(e.TCPFP.Distance))
+		}
+		b = append(b, '}')
+	}
 	if e.Conn.End != "" {
 		b = append(b, `,"conn":{"end":`...)
 		b = appendJSONString(b, e.Conn.End)

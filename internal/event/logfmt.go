@@ -128,6 +128,10 @@ func (l *Logfmt) Write(e *Event) error {
 			b = str(b, k, valueString(f.Value))
 		}
 	}
+	if e.TCPFP.Set {
+		b = str(b, "tcp_fp", e.TCPFP.Raw())
+		b = str(b, "os", e.TCPFP.Label)
+	}
 	if e.Conn.End != "" {
 		b = str(b, "conn_end", e.Conn.End)
 		b = str(b, "conn_duration", strconv.FormatFloat(e.Conn.Duration.Seconds(), 'f', 3, 64))

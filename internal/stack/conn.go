@@ -77,6 +77,7 @@ type conn struct {
 	until    time.Time // lingering: removed after this
 	in, out  uint64    // payload bytes received / sent
 	peer     peer
+	fp       event.TCPFingerprint // of the SYN, when its handshake was tracked
 	stream   app.Stream
 
 	prev, next *conn // LRU list, head = most recently active
@@ -317,6 +318,7 @@ func end(c *conn, why string, ends *[]event.Event, reg *app.Registry, now time.T
 		IPProto: 6,
 		SrcPort: c.key.client.Port(),
 		DstPort: c.key.server.Port(),
+		TCPFP:   c.fp,
 		Conn: event.ConnEnd{
 			End:      why,
 			Duration: now.Sub(c.opened),

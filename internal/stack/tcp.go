@@ -84,6 +84,9 @@ func (s *Stack) tcp(p []byte, tx *Tx) {
 	server := netip.AddrPortFrom(f.dst, ev.DstPort)
 	key := connKey{client, server}
 	opts := parseTCPOptions(p[20:doff])
+	if flags&(personality.SYN|personality.ACK) == personality.SYN {
+		fingerprintSYN(&ev.TCPFP, f.ipPkt, f.v6, p)
+	}
 
 	if f.host != nil && !f.host.TCPOpen(ev.DstPort) {
 		// A closed port of a profiled host: Linux's tcp_v4_send_reset.
@@ -259,8 +262,9 @@ func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []b
 			}
 			return
 		}
-		s.synq.remove(key)
+		fp := s.synq.take(key)
 		c = sh.newConn()
+		c.fp = fp
 		c.key, c.isn, c.nextSeq = key, isn, seq
 		c.opened, c.last = now, now
 		c.peer = s.peerOf(opts)
@@ -284,6 +288,9 @@ func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []b
 		if opts.ts {
 			c.peer.tsEcho = opts.tsVal
 		}
+	}
+	if c.fp.Set {
+		ev.TCPFP = c.fp // the connection's SYN, on each of its segments
 	}
 	if c.finSent && ack == c.isn+1+c.sent {
 		c.finAcked = true
@@ -468,7 +475,7 @@ func (s *Stack) synAck(client, server netip.AddrPort, seq uint32, flags uint8, o
 	ev.Reply = "syn-ack"
 	if len(s.p.SYNACKRetries) > 0 {
 		s.synq.add(connKey{client, server}, pending{isn: isn, seq: seq, flags: flags, opts: *o,
-			peer: s.peerOf(o), next: f.meta.Time.Add(s.p.SYNACKRetries[0]),
+			peer: s.peerOf(o), fp: ev.TCPFP, next: f.meta.Time.Add(s.p.SYNACKRetries[0]),
 			expires: f.meta.Time.Add(synLifetime(s.p.SYNACKRetries))})
 	}
 }

@@ -21,6 +21,7 @@ type pending struct {
 	peer     peer
 	next     time.Time // next retransmission
 	expires  time.Time // the handshake is forgotten (no ACK accepted) after
+	fp       event.TCPFingerprint
 }
 
 // synQueue is a Stack's pending handshakes. The link spreads flows over
@@ -68,6 +69,15 @@ func synLifetime(retries []time.Duration) time.Duration {
 		d += 2 * retries[n-1]
 	}
 	return d
+}
+
+// take removes k's pending handshake and returns its SYN's fingerprint.
+func (q *synQueue) take(k connKey) (fp event.TCPFingerprint) {
+	if len(q.m) != 0 {
+		fp = q.m[k].fp
+		delete(q.m, k)
+	}
+	return fp
 }
 
 func (q *synQueue) remove(k connKey) {
