@@ -458,7 +458,60 @@ func (r *runner) hostKeys() (cleanup func(), err error) {
 		}
 	}
 	r.log.Info("state directory", "dir", dir, "kept", r.o.StateDir != "")
+	if r.o.Profile != nil {
+		stop := r.pregenerate(store, r.o.Profile)
+		removeDir := cleanup
+		cleanup = func() { stop(); removeDir() }
+	}
 	return cleanup, nil
+}
+
+// pregenerate makes the SSH host keys and the TLS certificate of every
+// profile host in the background, one host at a time, so that the first
+// client of a host does not wait for an RSA key generation (the first
+// connection to an address no profile names still does). The returned
+// stop ends it between two hosts and waits for it.
+func (r *runner) pregenerate(store *hostkeys.Store, p *profile.Profile) (stop func()) {
+	enabled := map[string]bool{}
+	for _, i := range r.reg.List() {
+		enabled[i.Name] = i.Enabled
+	}
+	sh, _ := r.reg.Handler("ssh").(*ssh.Handler)
+	wantSSH := enabled["ssh"] && sh != nil && !sh.BannerOnly
+	_, wantTLS := r.reg.Handler("tls").(*tlsd.Handler)
+	wantTLS = wantTLS && enabled["tls"]
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, h := range p.Hosts {
+			select {
+			case <-quit:
+				return
+			default:
+			}
+			if h.Personality == "masscanned" {
+				continue // banner-only SSH, no TLS (the libraries' UseLibrary)
+			}
+			id := stack.HostID(h)
+			if wantSSH {
+				if _, err := store.SSHSigners(id); err != nil {
+					r.log.Warn("SSH host keys", "host", id, "err", err)
+				}
+			}
+			if wantTLS {
+				// the common name the TLS handler asks for (tlsd.RunLibrary)
+				cn := h.Banner("hostname")
+				if cn == "" {
+					cn = "localhost"
+				}
+				if _, err := store.Certificate(id, hostkeys.CertParams{CommonName: cn}); err != nil {
+					r.log.Warn("TLS certificate", "host", id, "err", err)
+				}
+			}
+			r.log.Debug("host keys ready", "host", id, "dir", store.HostDir(id))
+		}
+	}()
+	return func() { close(quit); <-done }
 }
 
 // randRead fills b from the system's random source.

@@ -174,11 +174,7 @@ func (s *Stack) SetProfile(p *profile.Profile) error {
 				return fmt.Errorf("%s:%d: %v", p.Path, h.Line, err)
 			}
 			st.personas[h] = per
-			if h.Name != "" {
-				st.ids[h] = h.Name
-			} else {
-				st.ids[h] = fmt.Sprintf("host-line-%d", h.Line)
-			}
+			st.ids[h] = HostID(h)
 		}
 	}
 	s.prof.Store(st)
@@ -187,6 +183,15 @@ func (s *Stack) SetProfile(p *profile.Profile) error {
 
 // hostID is the identifier of a profile host (app.Conn.HostID).
 func (s *Stack) hostID(h *profile.Host) string { return s.prof.Load().ids[h] }
+
+// HostID is the identifier the connections to a profile host carry
+// (app.Conn.HostID): its name, else the line of its [[host]] header.
+func HostID(h *profile.Host) string {
+	if h.Name != "" {
+		return h.Name
+	}
+	return fmt.Sprintf("host-line-%d", h.Line)
+}
 
 // lookupHost finds the host profile of our address a and switches to its
 // personality.
