@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/hex"
 	"strings"
 	"testing"
@@ -125,5 +126,84 @@ func TestSIPTCP(t *testing.T) {
 	}
 	if tcp < 4 || !digest {
 		t.Errorf("%d sip records over tcp, digest %v", tcp, digest)
+	}
+}
+
+// TestMQTTRefused: by default the broker refuses every client as
+// Mosquitto 2.0 does ("not authorised"); the credentials mosquitto_pub
+// tried, over MQTT 3.1.1 and 5.0, are recorded; nmap -sV names mqtt.
+func TestMQTTRefused(t *testing.T) {
+	t.Parallel()
+	Require(t, "mosquitto_pub", "mosquitto_sub", "nmap")
+	l := NewLab(t, LabOptions{NoClientIPv6: true})
+	l.Start()
+	for _, v := range []string{"mqttv311", "mqttv5"} {
+		out, err := l.InClient(20*time.Second, "mosquitto_pub", "-h", RespIP4, "-V", v, "-t", "t", "-m", "hello", "-u", "bob", "-P", "secret-"+v)
+		if err == nil || !strings.Contains(strings.ToLower(out), "not authori") {
+			t.Errorf("mosquitto_pub %s: %v\n%s", v, err, out)
+		}
+	}
+	out, err := l.InClient(20*time.Second, "mosquitto_sub", "-h", RespIP4, "-p", "11883", "-t", "#", "-C", "1", "-W", "3")
+	if err == nil || !strings.Contains(strings.ToLower(out), "not authori") {
+		t.Errorf("mosquitto_sub: %v\n%s", err, out)
+	}
+	out, err = l.InClient(120*time.Second, "nmap", "-sV", "-Pn", "-n", "-p", "1883", RespIP4)
+	t.Logf("nmap -sV:\n%s", out)
+	if f := nmapPorts(out)["1883/tcp"]; err != nil || len(f) < 2 || f[0] != "open" || f[1] != "mqtt" {
+		t.Errorf("nmap: %v, 1883/tcp %v", err, f)
+	}
+	creds := map[string]bool{}
+	var anonymous bool
+	for _, a := range appEvents(t, l, "mqtt") {
+		if str(a["connack"]) != "5" && str(a["connack"]) != "135" {
+			continue
+		}
+		if au, ok := a["auth"].(map[string]any); ok {
+			if str(au["protocol"]) == "mqtt" && str(au["user"]) == "bob" && au["success"] == false {
+				creds[str(au["password"])+"/"+str(a["version"])] = true
+			}
+		} else if str(a["client_id"]) != "" {
+			anonymous = true
+		}
+	}
+	if !creds["secret-mqttv311/4"] || !creds["secret-mqttv5/5"] || !anonymous {
+		t.Errorf("credentials %v, anonymous subscriber %v", creds, anonymous)
+	}
+}
+
+// TestMQTTOpen: with mqtt_auth = "open" in its profile the broker takes
+// mosquitto_pub's messages at QoS 0, 1 and 2 and gives mosquitto_sub the
+// retained $SYS/broker/version.
+func TestMQTTOpen(t *testing.T) {
+	t.Parallel()
+	Require(t, "mosquitto_pub", "mosquitto_sub")
+	l := NewLab(t, LabOptions{NoClientIPv6: true})
+	l.Start("--profile", writeProfile(t, l, "tcp = [1883]\nudp = []\n[host.banners]\nmqtt_auth = \"open\"\nmqtt = \"mosquitto version 2.0.18\"\n"))
+	for _, q := range []string{"0", "1", "2"} {
+		out, err := l.InClient(20*time.Second, "mosquitto_pub", "-h", RespIP4, "-q", q, "-t", "sensors/q"+q, "-m", "hello", "-u", "bob", "-P", "secret")
+		if err != nil {
+			t.Errorf("mosquitto_pub -q %s: %v\n%s", q, err, out)
+		}
+	}
+	out, err := l.InClient(20*time.Second, "mosquitto_sub", "-h", RespIP4, "-V", "mqttv5", "-t", "$SYS/#", "-v", "-C", "1", "-W", "5")
+	if err != nil || strings.TrimSpace(out) != "$SYS/broker/version mosquitto version 2.0.18" {
+		t.Errorf("mosquitto_sub: %v\n%s", err, out)
+	}
+	sum := sha256.Sum256([]byte("hello"))
+	published := map[string]bool{}
+	var subscribed, auth bool
+	for _, a := range appEvents(t, l, "mqtt") {
+		if str(a["publish_topic"]) != "" && str(a["publish_size"]) == "5" && str(a["publish_sha256"]) == hex.EncodeToString(sum[:]) {
+			published[str(a["publish_topic"])+"/"+str(a["publish_qos"])] = true
+		}
+		if au, ok := a["auth"].(map[string]any); ok && str(au["password"]) == "secret" && au["success"] == true {
+			auth = true
+		}
+		if s, ok := a["subscribe"].([]any); ok && len(s) == 1 && s[0] == "$SYS/#" {
+			subscribed = true
+		}
+	}
+	if len(published) != 3 || !published["sensors/q0/0"] || !published["sensors/q1/1"] || !published["sensors/q2/2"] || !subscribed || !auth {
+		t.Errorf("published %v, subscribed %v, auth %v", published, subscribed, auth)
 	}
 }

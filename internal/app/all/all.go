@@ -9,6 +9,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/app/ghost"
 	"github.com/masscanned-go/masscanned/internal/app/http"
 	"github.com/masscanned-go/masscanned/internal/app/mail"
+	"github.com/masscanned-go/masscanned/internal/app/mqtt"
 	"github.com/masscanned-go/masscanned/internal/app/mysql"
 	"github.com/masscanned-go/masscanned/internal/app/quic"
 	"github.com/masscanned-go/masscanned/internal/app/rpc"
@@ -39,6 +40,7 @@ func Registry() *app.Registry {
 	r.Register(ghost.New(), ghost.DefaultEnabled, ghost.Description)
 	r.Register(quic.New(), quic.DefaultEnabled, quic.Description)
 	r.Register(sip.New(), sip.DefaultEnabled, sip.Description)
+	r.Register(mqtt.New(), mqtt.DefaultEnabled, mqtt.Description)
 	r.Register(dns.New(), dns.DefaultEnabled, dns.Description)
 	// Server-first protocols, reached through Registry.Greeter; they
 	// detect nothing, so content detection above is unchanged.
