@@ -9,9 +9,11 @@ import (
 	"github.com/masscanned-go/masscanned/internal/app/ghost"
 	"github.com/masscanned-go/masscanned/internal/app/http"
 	"github.com/masscanned-go/masscanned/internal/app/mail"
+	"github.com/masscanned-go/masscanned/internal/app/mqtt"
 	"github.com/masscanned-go/masscanned/internal/app/mysql"
 	"github.com/masscanned-go/masscanned/internal/app/quic"
 	"github.com/masscanned-go/masscanned/internal/app/rpc"
+	"github.com/masscanned-go/masscanned/internal/app/sip"
 	"github.com/masscanned-go/masscanned/internal/app/smb"
 	"github.com/masscanned-go/masscanned/internal/app/smtp"
 	"github.com/masscanned-go/masscanned/internal/app/ssh"
@@ -37,6 +39,8 @@ func Registry() *app.Registry {
 	r.Register(rpc.New(), rpc.DefaultEnabled, rpc.Description)
 	r.Register(ghost.New(), ghost.DefaultEnabled, ghost.Description)
 	r.Register(quic.New(), quic.DefaultEnabled, quic.Description)
+	r.Register(sip.New(), sip.DefaultEnabled, sip.Description)
+	r.Register(mqtt.New(), mqtt.DefaultEnabled, mqtt.Description)
 	r.Register(dns.New(), dns.DefaultEnabled, dns.Description)
 	// Server-first protocols, reached through Registry.Greeter; they
 	// detect nothing, so content detection above is unchanged.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -27,6 +28,13 @@ type NmapMatch struct {
 // patterns Go's regexp cannot compile are left out.
 func NmapProducts(t testing.TB, probe string, resp []byte) []NmapMatch {
 	t.Helper()
+	return NmapProductsProto(t, "TCP", probe, resp)
+}
+
+// NmapProductsProto is NmapProducts for the probe of the given protocol
+// ("TCP" or "UDP": nmap names probes per protocol, e.g. UDP SIPOptions).
+func NmapProductsProto(t testing.TB, proto, probe string, resp []byte) []NmapMatch {
+	t.Helper()
 	f, err := os.Open(NmapProbes)
 	if err != nil {
 		t.Skipf("nmap probes: %v", err)
@@ -41,7 +49,7 @@ func NmapProducts(t testing.TB, probe string, resp []byte) []NmapMatch {
 		line := sc.Text()
 		if strings.HasPrefix(line, "Probe ") {
 			f := strings.Fields(line)
-			in = len(f) >= 3 && f[1] == "TCP" && f[2] == probe
+			in = len(f) >= 3 && f[1] == proto && f[2] == probe
 			continue
 		}
 		if !in || !(strings.HasPrefix(line, "match ") || strings.HasPrefix(line, "softmatch ")) {
@@ -55,11 +63,83 @@ func NmapProducts(t testing.TB, probe string, resp []byte) []NmapMatch {
 	return out
 }
 
+// NmapProbe returns the bytes nmap sends for the probe of the given
+// protocol ("TCP" or "UDP") and name, skipping t when the probes file is
+// absent and failing it when the probe is not there.
+func NmapProbe(t testing.TB, proto, probe string) []byte {
+	t.Helper()
+	f, err := os.Open(NmapProbes)
+	if err != nil {
+		t.Skipf("nmap probes: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		fs := strings.SplitN(sc.Text(), " ", 4)
+		if len(fs) < 4 || fs[0] != "Probe" || fs[1] != proto || fs[2] != probe {
+			continue
+		}
+		q := fs[3]
+		if len(q) < 3 || q[0] != 'q' {
+			break
+		}
+		d := q[1]
+		end := strings.IndexByte(q[2:], d)
+		if end < 0 {
+			break
+		}
+		return unescapeProbe(q[2 : 2+end])
+	}
+	t.Fatalf("nmap probe %s %s not found", proto, probe)
+	return nil
+}
+
+// unescapeProbe decodes the C-style escapes of a probe string.
+func unescapeProbe(s string) []byte {
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 >= len(s) {
+			b = append(b, s[i])
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'r':
+			b = append(b, '\r')
+		case 'n':
+			b = append(b, '\n')
+		case 't':
+			b = append(b, '\t')
+		case '0':
+			b = append(b, 0)
+		case 'x':
+			if i+2 < len(s) {
+				if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+					b = append(b, byte(v))
+					i += 2
+					continue
+				}
+			}
+			b = append(b, 'x')
+		default:
+			b = append(b, s[i])
+		}
+	}
+	return b
+}
+
 // NmapNames reports whether a match in ms names product, failing t with
 // the response otherwise.
 func NmapNames(t testing.TB, probe string, resp []byte, product string) {
 	t.Helper()
-	ms := NmapProducts(t, probe, resp)
+	NmapNamesProto(t, "TCP", probe, resp, product)
+}
+
+// NmapNamesProto is NmapNames for the probe of the given protocol.
+func NmapNamesProto(t testing.TB, proto, probe string, resp []byte, product string) {
+	t.Helper()
+	ms := NmapProductsProto(t, proto, probe, resp)
 	for _, m := range ms {
 		if m.Product == product {
 			return
@@ -96,7 +176,10 @@ func parseNmapMatch(line string) (NmapMatch, bool) {
 	if end < 0 {
 		return m, false
 	}
-	pat := rest[2 : 2+end]
+	// Go's regexp has no lookahead: nmap's idiom for "header lines up to
+	// the blank line", (?:[^\r\n]*\r\n(?!\r\n))*?, becomes the
+	// equivalent (?:[^\r\n]+\r\n)*? (it follows the status line).
+	pat := strings.ReplaceAll(rest[2:2+end], `(?:[^\r\n]*\r\n(?!\r\n))*?`, `(?:[^\r\n]+\r\n)*?`)
 	rest = rest[2+end+1:]
 	flags, info, _ := strings.Cut(rest, " ")
 	prefix := ""

@@ -3,6 +3,7 @@ package dns
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"net/netip"
 	"strings"
 	"testing"
@@ -282,4 +283,55 @@ func FuzzServe(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Several questions in one query (upstream's
+// test_ipv4_udp_dns_in_a_multiple_queries), on raw bytes: every question
+// is answered, in order. Upstream's shape: names uncompressed, TTL 43200;
+// the linux personality's (BIND): names compressed, TTL 3600. Both fit
+// the default UDP cap.
+func TestMultipleQuestionsRaw(t *testing.T) {
+	const q = "03777777086578616d706c65" // www.example
+	req := unhexDNS(t, "04d200000003000000000000"+
+		q+"3103636f6d0000010001"+q+"3203636f6d0000010001"+q+"3303636f6d0000010001")
+	for _, tc := range []struct{ pers, want string }{
+		{"masscanned", "04d2840000030003000000" + "00" +
+			q + "3103636f6d0000010001" + q + "3203636f6d0000010001" + q + "3303636f6d0000010001" +
+			q + "3103636f6d00000100010000a8c00004c6336402" +
+			q + "3203636f6d00000100010000a8c00004c6336402" +
+			q + "3303636f6d00000100010000a8c00004c6336402"},
+		{"linux", "04d2840000030003000000" + "00" +
+			q + "3103636f6d0000010001" + q + "32c01900010001" + q + "33c01900010001" +
+			"c00c0001000100000e100004c6336402" +
+			"c0220001000100000e100004c6336402" +
+			"c0350001000100000e100004c6336402"},
+	} {
+		c := conn(app.UDP, tc.pers, "198.51.100.2:24732")
+		c.MaxReply = 3 * len(req)
+		res := New().Serve(c, req)
+		if got := hex.EncodeToString(res.Reply); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.pers, got, tc.want)
+		}
+		qs, _ := fieldsMap(res)["questions"].([]string)
+		if len(qs) != 3 || qs[2] != "www.example3.com. A IN" {
+			t.Errorf("%s: questions %v", tc.pers, qs)
+		}
+	}
+}
+
+func unhexDNS(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func fieldsMap(res app.Result) map[string]any {
+	m := map[string]any{}
+	for _, f := range res.Fields {
+		m[f.Key] = f.Value
+	}
+	return m
 }
