@@ -121,9 +121,66 @@ func (r *Registry) Greeter(service string) int {
 	return -1
 }
 
+// serviceHandler names the handler of a profile service: TLS-wrapped
+// services are served by tls (which hands the decrypted stream on).
+func serviceHandler(service string) string {
+	switch service {
+	case "https", "imaps", "pop3s", "smtps":
+		return "tls"
+	case "netbios-ssn":
+		return "smb"
+	case "submission":
+		return "smtp"
+	}
+	return service
+}
+
+// insideTLS is the service spoken inside a TLS-wrapped one ("" when it is
+// not one: detection by content decides).
+func insideTLS(service string) string {
+	switch service {
+	case "https":
+		return "http"
+	case "imaps":
+		return "imap"
+	case "pop3s":
+		return "pop3"
+	case "smtps":
+		return "smtp"
+	}
+	return ""
+}
+
+// serviceIndex is the index of the enabled handler serving service, or -1.
+func (r *Registry) serviceIndex(service string) int {
+	if service == "" {
+		return -1
+	}
+	name := serviceHandler(service)
+	for i, e := range r.list {
+		if e.enabled && e.h.Name() == name {
+			return i
+		}
+	}
+	return -1
+}
+
 // detect returns the index of the first enabled handler that says Yes, or
-// -1; maybe reports whether any enabled handler said Maybe.
-func (r *Registry) detect(data []byte, t Transport) (idx int, maybe bool) {
+// -1; maybe reports whether any enabled handler said Maybe. When the host
+// profile maps the port to a service that has an enabled handler, only
+// that handler is asked, as only that server listens there: a Redis port
+// does not answer an HTTP request, a SIP port does not answer nmap's
+// GetRequest probe, so a scanner's later probes name the service.
+func (r *Registry) detect(data []byte, t Transport, service string) (idx int, maybe bool) {
+	if only := r.serviceIndex(service); only >= 0 {
+		switch r.list[only].h.Detect(data, t) {
+		case Yes:
+			return only, false
+		case Maybe:
+			return -1, true
+		}
+		return -1, false
+	}
 	for i, e := range r.list {
 		if !e.enabled {
 			continue
@@ -144,7 +201,7 @@ func (r *Registry) Datagram(c *Conn, data []byte) ([]byte, *event.App) {
 	if len(data) == 0 {
 		return nil, nil
 	}
-	idx, _ := r.detect(data, UDP)
+	idx, _ := r.detect(data, UDP, c.Service)
 	if idx < 0 {
 		return nil, nil
 	}

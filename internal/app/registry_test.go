@@ -60,3 +60,39 @@ func TestRawCapped(t *testing.T) {
 		t.Errorf("raw %d bytes, want %d", len(a.Raw), RawCap)
 	}
 }
+
+// TestServiceDispatch: a port the host profile maps to a service with a
+// handler is served by that handler only; without one (or when it is
+// disabled) detection by content decides; inside TLS the inner service.
+func TestServiceDispatch(t *testing.T) {
+	r := &Registry{}
+	r.Register(fake{"http", Yes, "401"}, true, "")
+	r.Register(fake{"sip", No, "sip"}, true, "")
+	r.Register(fake{"redis", Yes, "+PONG"}, true, "")
+	for _, tc := range []struct {
+		service, want string
+	}{
+		{"", "401"},        // no profile: the first detector
+		{"sip", ""},        // only sip is asked, and it says No
+		{"redis", "+PONG"}, // only redis
+		{"ntp", "401"},     // no ntp handler: content decides
+		{"https", "401"},   // no tls handler registered: content decides
+		{"http", "401"},
+	} {
+		c := &Conn{Transport: UDP, Service: tc.service}
+		if reply, _ := r.Datagram(c, []byte("GET / HTTP/1.0\r\n\r\n")); string(reply) != tc.want {
+			t.Errorf("service %q: %q, want %q", tc.service, reply, tc.want)
+		}
+	}
+	if err := r.SetEnabled([]string{"sip"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if reply, _ := r.Datagram(&Conn{Transport: UDP, Service: "sip"}, []byte("x")); string(reply) != "401" {
+		t.Errorf("disabled service handler: %q", reply)
+	}
+	for in, want := range map[string]string{"https": "http", "imaps": "imap", "pop3s": "pop3", "smtps": "smtp", "rdp": ""} {
+		if got := insideTLS(in); got != want {
+			t.Errorf("insideTLS(%q) = %q", in, got)
+		}
+	}
+}

@@ -191,7 +191,11 @@ func (st *Stream) Feed(r *Registry, p []byte, maxBuf int) (reply []byte, a *even
 	copy(nb[copy(nb, st.buf):], p)
 	st.buf = nb
 	if st.handler == hUnknown {
-		idx, maybe := r.detect(st.buf, TCP)
+		svc := st.Conn.Service
+		if st.Conn.InTLS {
+			svc = insideTLS(svc)
+		}
+		idx, maybe := r.detect(st.buf, TCP, svc)
 		switch {
 		case idx >= 0:
 			st.handler, st.served = idx, idx

@@ -52,6 +52,11 @@ func (s *Stack) udp(p []byte, tx *Tx) {
 		Now:         f.meta.Time,
 		Rand:        s.randFn,
 	}
+	if f.host != nil {
+		c.Service = f.host.Service(ev.DstPort)
+		c.Banners = f.host.Banners
+		c.HostID = s.hostID(f.host)
+	}
 	if s.cfg.UDPMaxRatio > 0 {
 		c.MaxReply = s.cfg.UDPMaxRatio * len(payload)
 	}
