@@ -101,3 +101,74 @@ func TestServicesRDPNmap(t *testing.T) {
 	requireApp(t, recs, map[string]string{"requested_protocols": "[ssl]", "failure": "HYBRID_REQUIRED_BY_SERVER"})
 	requireApp(t, recs, map[string]string{"ntlm_type": "1", "credssp_version": "96", "ntlm_os_version": "10.0.17763"})
 }
+
+// TestServicesMSSQLTsql: FreeTDS's tsql logs in with SQL authentication
+// (TDS 7.4) and gets error 18456; the password is recorded in clear.
+func TestServicesMSSQLTsql(t *testing.T) {
+	t.Parallel()
+	Require(t, "tsql")
+	l := NewLab(t, LabOptions{NoClientIPv6: true})
+	l.Start()
+	out, err := l.InClient(60*time.Second, "env", "TDSVER=7.4", "tsql", "-H", RespIP4, "-p", "1433", "-U", "sa", "-P", "S3cret!pw")
+	t.Logf("tsql: %v\n%s", err, out)
+	if !strings.Contains(out, "Login failed for user 'sa'") || !strings.Contains(out, "18456") {
+		t.Errorf("tsql: want error 18456, got %v\n%s", err, out)
+	}
+	recs := appEvents(t, l, "mssql")
+	requireApp(t, recs, map[string]string{"command": "prelogin", "encryption_answer": "not_supported"}, "client_version")
+	a := requireApp(t, recs, map[string]string{"command": "login7", "user": "sa", "tds_version": "7.4"}, "hostname", "app_name", "library", "client_pid")
+	if au := authOf(a); str(au["protocol"]) != "mssql" || str(au["user"]) != "sa" || str(au["password"]) != "S3cret!pw" || au["success"] != false {
+		t.Errorf("auth record %v", au)
+	}
+}
+
+// mssqlClient is impacket's mssqlclient example.
+const mssqlClient = "/usr/share/doc/python3-impacket/examples/mssqlclient.py"
+
+// TestServicesMSSQLImpacket: impacket's mssqlclient with SQL
+// authentication (password in the Login7) and with Windows authentication
+// (NTLM through SSPI: NetNTLMv2 recorded); both get 18456.
+func TestServicesMSSQLImpacket(t *testing.T) {
+	t.Parallel()
+	Require(t, "python3")
+	l := NewLab(t, LabOptions{NoClientIPv6: true})
+	l.Start()
+	out, err := l.InClient(60*time.Second, "/usr/bin/python3", mssqlClient, "sa:Passw0rd!@"+RespIP4)
+	t.Logf("mssqlclient: %v\n%s", err, out)
+	if !strings.Contains(out, "Login failed for user 'sa'") {
+		t.Errorf("mssqlclient: want 18456, got %v\n%s", err, out)
+	}
+	out, err = l.InClient(60*time.Second, "/usr/bin/python3", mssqlClient, "-windows-auth", "CORP/bob:Summer2024@"+RespIP4)
+	t.Logf("mssqlclient -windows-auth: %v\n%s", err, out)
+	if !strings.Contains(out, `Login failed for user 'CORP\bob'`) {
+		t.Errorf("mssqlclient -windows-auth: want 18456, got %v\n%s", err, out)
+	}
+	recs := appEvents(t, l, "mssql")
+	a := requireApp(t, recs, map[string]string{"command": "login7", "user": "sa"}, "hostname", "tds_version")
+	if au := authOf(a); str(au["user"]) != "sa" || str(au["password"]) != "Passw0rd!" {
+		t.Errorf("auth record %v", au)
+	}
+	requireApp(t, recs, map[string]string{"command": "login7", "integrated_security": "true", "ntlm_type": "1"})
+	a = requireApp(t, recs, map[string]string{"command": "sspi", "user": "bob", "domain": "CORP", "ntlm_version": "NTLMv2"}, "netntlm")
+	if au := authOf(a); str(au["protocol"]) != "mssql" || str(au["user"]) != "bob" || str(au["format"]) != "netntlmv2" ||
+		!strings.HasPrefix(str(au["hash"]), "bob::CORP:") {
+		t.Errorf("auth record %v", au)
+	}
+}
+
+// TestServicesMSSQLNmap: nmap -sV names Microsoft SQL Server 2019. nmap
+// sends its RPCCheck probe to 1433 before the ms-sql-s one, and the ONC
+// RPC handler answers on every port: it is switched off here.
+func TestServicesMSSQLNmap(t *testing.T) {
+	t.Parallel()
+	Require(t, "nmap")
+	l := NewLab(t, LabOptions{NoClientIPv6: true})
+	l.Start("--disable-proto", "rpc")
+	out, err := l.InClient(180*time.Second, "nmap", "-Pn", "-n", "-sT", "-sV", "-p", "1433", RespIP4)
+	t.Logf("nmap: %v\n%s", err, out)
+	if !strings.Contains(out, "ms-sql-s") || !strings.Contains(out, "Microsoft SQL Server 2019 15.00.2000") {
+		t.Errorf("nmap did not name SQL Server 2019")
+	}
+	recs := appEvents(t, l, "mssql")
+	requireApp(t, recs, map[string]string{"command": "prelogin", "instance": "MSSQLServer", "encryption": "off"})
+}

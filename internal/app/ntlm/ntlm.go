@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -333,4 +334,20 @@ func OEM(b []byte) string {
 // Filetime converts t to a Windows FILETIME (100 ns since 1601).
 func Filetime(t time.Time) uint64 {
 	return uint64(t.UnixNano()/100) + 116444736000000000
+}
+
+// DefaultComputerName is the name Windows setup gives a machine (WIN- and
+// 11 letters or digits), derived from seed (a host identifier) so that a
+// host keeps it across connections and restarts.
+func DefaultComputerName(seed string) string {
+	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	h := fnv.New64a()
+	h.Write([]byte(seed))
+	v := h.Sum64()
+	b := []byte("WIN-")
+	for range 11 {
+		b = append(b, alnum[v%36])
+		v /= 36
+	}
+	return string(b)
 }

@@ -15,7 +15,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
-	"hash/fnv"
 	"math/big"
 	"strings"
 	"sync"
@@ -284,7 +283,7 @@ func (*Handler) UseLibrary(c *app.Conn) bool {
 func identity(c *app.Conn) (ntlm.Identity, string) {
 	host := c.Banner("hostname", "")
 	if host == "" {
-		host = defaultName(c.Host())
+		host = ntlm.DefaultComputerName(c.Host())
 	}
 	host = strings.TrimSuffix(host, ".")
 	label, domain, dotted := strings.Cut(host, ".")
@@ -308,21 +307,6 @@ func identity(c *app.Conn) (ntlm.Identity, string) {
 		id.Flags = 0xe2898235 // domain member: TARGET_TYPE_DOMAIN
 	}
 	return id, host
-}
-
-// defaultName is a Windows setup name (WIN- and 11 letters or digits)
-// derived from the host id.
-func defaultName(host string) string {
-	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-	h := fnv.New64a()
-	h.Write([]byte(host))
-	v := h.Sum64()
-	b := []byte("WIN-")
-	for range 11 {
-		b = append(b, alnum[v%36])
-		v /= 36
-	}
-	return string(b)
 }
 
 var (
