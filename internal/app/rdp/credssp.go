@@ -64,10 +64,14 @@ func (h *Handler) RunLibrary(c *app.Conn, nc net.Conn, recApp func(*event.App)) 
 		return
 	}
 	id, host := identity(c)
+	tap := &alertTap{Conn: nc}
 	cfg := &tls.Config{
-		// Windows Server 2019's RDP listener: TLS 1.0 to 1.2
-		MinVersion: tls.VersionTLS10,
-		MaxVersion: tls.VersionTLS12,
+		// Windows Server 2019's RDP listener: TLS 1.2 (1.0 and 1.1 are
+		// refused by current clients anyway), ECDHE with AES-GCM
+		MinVersion:   tls.VersionTLS12,
+		MaxVersion:   tls.VersionTLS12,
+		CipherSuites: rdpSuites,
+		KeyLogWriter: keyLog{tap},
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			if h.TLS != nil && h.TLS.Certs != nil {
 				return h.TLS.Certs(c, host)
@@ -75,16 +79,24 @@ func (h *Handler) RunLibrary(c *app.Conn, nc net.Conn, recApp func(*event.App)) 
 			return processCert(host)
 		},
 	}
-	tc := tls.Server(nc, cfg)
+	tc := tls.Server(tap, cfg)
 	if err := tc.Handshake(); err != nil {
 		rec([]event.Field{{Key: "tls_error", Value: app.Printable([]byte(err.Error()))}})
 		return
 	}
 	st := tc.ConnectionState()
 	rec([]event.Field{{Key: "tls", Value: tls.VersionName(st.Version)}, {Key: "cipher", Value: tls.CipherSuiteName(st.CipherSuite)}})
-	credSSP(c, tc, &id, rec)
+	if credSSP(c, tc, &id, rec) == denyAlert && tap.accessDenied(tc) {
+		return // the alert ends the TLS session: no close_notify
+	}
 	_ = tc.Close()
 }
+
+// How a CredSSP exchange ends.
+const (
+	endClose  = iota // close_notify and FIN
+	denyAlert        // a fatal access_denied alert, then FIN
+)
 
 // tsRequest is the part of a CredSSP TSRequest (MS-CSSP 2.2.1) we read.
 type tsRequest struct {
@@ -214,7 +226,7 @@ func tsRequestBytes(version int, token, errorCode []byte) []byte {
 
 // credSSP runs the server side of CredSSP over the TLS stream until the
 // client's NTLM AUTHENTICATE, which it records and refuses.
-func credSSP(c *app.Conn, rw io.ReadWriter, id *ntlm.Identity, rec func([]event.Field)) {
+func credSSP(c *app.Conn, rw io.ReadWriter, id *ntlm.Identity, rec func([]event.Field)) int {
 	var challenge [8]byte
 	sent := false
 	for range maxRounds {
@@ -223,12 +235,12 @@ func credSSP(c *app.Conn, rw io.ReadWriter, id *ntlm.Identity, rec func([]event.
 			if b != nil {
 				rec([]event.Field{{Key: "error", Value: "malformed TSRequest"}, {Key: "data", Value: app.Printable(b)}})
 			}
-			return
+			return endClose
 		}
 		req, err := parseTSRequest(b)
 		if err != nil {
 			rec([]event.Field{{Key: "error", Value: err.Error()}})
-			return
+			return endClose
 		}
 		f := []event.Field{{Key: "credssp_version", Value: int(req.version)}}
 		if req.hasPubKey {
@@ -260,7 +272,7 @@ func credSSP(c *app.Conn, rw io.ReadWriter, id *ntlm.Identity, rec func([]event.
 			}
 			rec(f)
 			if _, err := rw.Write(tsRequestBytes(credsspVersion, ntlm.Challenge(&rid, challenge, c.Now), nil)); err != nil {
-				return
+				return endClose
 			}
 		case ntlm.TypeAuthenticate:
 			if a, ok := m.AuthField("rdp", ch, false); ok {
@@ -268,14 +280,16 @@ func credSSP(c *app.Conn, rw io.ReadWriter, id *ntlm.Identity, rec func([]event.
 			}
 			f = append(f, event.Field{Key: "status", Value: "STATUS_LOGON_FAILURE"})
 			rec(f)
-			if req.version >= 3 {
-				_, _ = rw.Write(tsRequestBytes(credsspVersion, nil, statusLogonFailure))
+			if req.version < 3 {
+				return denyAlert
 			}
-			return
+			_, _ = rw.Write(tsRequestBytes(credsspVersion, nil, statusLogonFailure))
+			return endClose
 		default:
 			f = append(f, event.Field{Key: "error", Value: "no NTLM token"})
 			rec(f)
-			return
+			return endClose
 		}
 	}
+	return endClose
 }
