@@ -10,8 +10,10 @@ import (
 	"github.com/masscanned-go/masscanned/internal/app/http"
 	"github.com/masscanned-go/masscanned/internal/app/mail"
 	"github.com/masscanned-go/masscanned/internal/app/mqtt"
+	"github.com/masscanned-go/masscanned/internal/app/mssql"
 	"github.com/masscanned-go/masscanned/internal/app/mysql"
 	"github.com/masscanned-go/masscanned/internal/app/quic"
+	"github.com/masscanned-go/masscanned/internal/app/rdp"
 	"github.com/masscanned-go/masscanned/internal/app/rpc"
 	"github.com/masscanned-go/masscanned/internal/app/sip"
 	"github.com/masscanned-go/masscanned/internal/app/smb"
@@ -35,6 +37,8 @@ func Registry() *app.Registry {
 	t.Apps = r
 	r.Register(t, tlsd.DefaultEnabled, tlsd.Description)
 	r.Register(stun.New(), stun.DefaultEnabled, stun.Description)
+	r.Register(rdp.New(t), rdp.DefaultEnabled, rdp.Description)
+	r.Register(mssql.New(), mssql.DefaultEnabled, mssql.Description)
 	r.Register(smb.New(), smb.DefaultEnabled, smb.Description)
 	r.Register(rpc.New(), rpc.DefaultEnabled, rpc.Description)
 	r.Register(ghost.New(), ghost.DefaultEnabled, ghost.Description)

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/app/ntlm"
 	"github.com/masscanned-go/masscanned/internal/event"
 )
 
@@ -222,29 +223,10 @@ func hex2(b byte) string {
 	return string([]byte{d[b>>4], d[b&15]})
 }
 
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	neg := i < 0
-	if neg {
-		i = -i
-	}
-	var b []byte
-	for i > 0 {
-		b = append([]byte{byte('0' + i%10)}, b...)
-		i /= 10
-	}
-	if neg {
-		return "-" + string(b)
-	}
-	return string(b)
-}
-
 // personality data.
 func upstream(c *app.Conn) bool { return c.Personality == "masscanned" }
 
-func identFor(c *app.Conn) *ident {
+func identFor(c *app.Conn) *ntlm.Identity {
 	if upstream(c) {
 		return &identUpstream
 	}

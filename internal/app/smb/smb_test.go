@@ -200,6 +200,9 @@ func TestUpstreamSMB1(t *testing.T) {
 	if len(parts) != 6 || parts[0] != "alice" || parts[2] != "CORP" || parts[3] != hexs(ch[:]) || len(parts[4]) != 32 || !strings.HasPrefix(parts[5], "0101") {
 		t.Errorf("netntlm %q", nt)
 	}
+	if a, ok := field(res.Fields, "auth").(event.Auth); !ok || a.Protocol != "smb" || a.User != "alice" || a.Hash != nt || a.Format != "netntlmv2" || a.Success {
+		t.Errorf("auth %+v", field(res.Fields, "auth"))
+	}
 }
 
 func hexs(b []byte) string {
