@@ -13,6 +13,7 @@ func TestRegistryNames(t *testing.T) {
 	r := all.Registry()
 	want := map[string]bool{"http": true, "ssh": true, "stun": true, "smb": true, "rpc": true, "ghost": false, "dns": true,
 		"ftp": true, "smtp": true, "pop3": true, "imap": true, "vnc": true, "mysql": true, "telnet": true, "tls": true, "quic": true}
+	want["adb"] = true
 	got := r.List()
 	if len(got) != len(want) {
 		t.Fatalf("%d protocols, want %d", len(got), len(want))
