@@ -156,7 +156,7 @@ func (y *syncer) request(st *state, s *stream, res *app.Result) {
 	y.phase = phHeader
 	path := string(y.path)
 	if y.id != idSEND && y.id != idSND2 && y.id != idDATA {
-		res.Fields = append(res.Fields, event.Field{Key: "sync", Value: app.Printable([]byte(y.id + " " + path))})
+		res.Fields = append(res.Fields, event.Field{Key: "sync", Value: app.Printable([]byte(strings.TrimSpace(y.id + " " + path)))})
 	}
 	switch y.id {
 	case idSTAT:
