@@ -89,12 +89,24 @@ func TestServicesADB(t *testing.T) {
 	if err != nil || !strings.HasPrefix(out, "uid=2000(shell)") {
 		t.Errorf("adb shell id: %v\n%q", err, out)
 	}
+	// a streamed install (abb_exec "package install -S SIZE"): the APK is
+	// hashed as it comes and package manager says Success
+	apk := []byte(strings.Repeat("PK\x03\x04 not really an APK ", 3000))
+	apkPath := filepath.Join(l.Dir, "app.apk")
+	if err := os.WriteFile(apkPath, apk, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = adb("-s", target, "install", apkPath)
+	if err != nil || !strings.Contains(out, "Success") {
+		t.Errorf("adb install: %v\n%s", err, out)
+	}
 	_, _ = adb("disconnect", target)
 	_, _ = adb("kill-server")
 
 	recs := appEvents(t, l, "adb")
 	sum := sha256.Sum256(payload)
-	var cnxn, wget, getprop, file bool
+	apkSum := sha256.Sum256(apk)
+	var cnxn, wget, getprop, file, install bool
 	for _, a := range recs {
 		switch {
 		case str(a["message"]) == "CNXN" && str(a["system_type"]) == "host":
@@ -103,6 +115,8 @@ func TestServicesADB(t *testing.T) {
 			wget = strings.Contains(str(a["urls"]), "http://203.0.113.5/x.sh")
 		case str(a["command"]) == "getprop ro.product.model":
 			getprop = true
+		case str(a["file"]) == "(package install)":
+			install = str(a["size"]) == str(float64(len(apk))) && str(a["sha256"]) == hex.EncodeToString(apkSum[:])
 		case str(a["file"]) == "/data/local/tmp/x":
 			file = str(a["size"]) == str(float64(len(payload))) && str(a["sha256"]) == hex.EncodeToString(sum[:]) && str(a["mode"]) == "0755"
 			if !file {
@@ -110,8 +124,8 @@ func TestServicesADB(t *testing.T) {
 			}
 		}
 	}
-	if !cnxn || !wget || !getprop || !file {
-		t.Errorf("records: cnxn %v wget %v getprop %v file %v\n%v", cnxn, wget, getprop, file, recs)
+	if !cnxn || !wget || !getprop || !file || !install {
+		t.Errorf("records: cnxn %v wget %v getprop %v file %v install %v\n%v", cnxn, wget, getprop, file, install, recs)
 	}
 }
 
