@@ -4,6 +4,7 @@ package all
 
 import (
 	"github.com/masscanned-go/masscanned/internal/app"
+	"github.com/masscanned-go/masscanned/internal/app/adb"
 	"github.com/masscanned-go/masscanned/internal/app/dns"
 	"github.com/masscanned-go/masscanned/internal/app/ftp"
 	"github.com/masscanned-go/masscanned/internal/app/ghost"
@@ -42,6 +43,7 @@ func Registry() *app.Registry {
 	r.Register(smb.New(), smb.DefaultEnabled, smb.Description)
 	r.Register(rpc.New(), rpc.DefaultEnabled, rpc.Description)
 	r.Register(ghost.New(), ghost.DefaultEnabled, ghost.Description)
+	r.Register(adb.New(), adb.DefaultEnabled, adb.Description)
 	r.Register(quic.New(), quic.DefaultEnabled, quic.Description)
 	r.Register(sip.New(), sip.DefaultEnabled, sip.Description)
 	r.Register(mqtt.New(), mqtt.DefaultEnabled, mqtt.Description)

@@ -35,6 +35,9 @@ func (s *Session) exec(cmd string, b *strings.Builder) {
 	if len(words) == 0 {
 		return
 	}
+	if s.host.Android != nil && s.android(words, b) {
+		return
+	}
 	name := words[0]
 	if base(name) == "busybox" {
 		if len(words) == 1 {

@@ -42,6 +42,9 @@ type Host struct {
 	BusyBox bool
 	// User is the logged-in user name (prompt, id, whoami).
 	User string
+	// Android, when set, makes the shell Android's mksh with toybox
+	// (ADB shell): see android.go.
+	Android *Android
 }
 
 // Default uname lines, used when the profile names none.
