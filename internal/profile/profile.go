@@ -93,7 +93,7 @@ func knownServices() []string {
 }
 
 // KnownBanners are the keys accepted in [host.banners], sorted.
-var KnownBanners = []string{"ftp", "hostname", "http_server", "imap", "mysql", "pop3", "smtp", "ssh", "telnet", "vnc"}
+var KnownBanners = []string{"docker", "ftp", "hostname", "http_server", "imap", "modbus", "mysql", "pop3", "redis", "redis_auth", "smtp", "ssh", "telnet", "uname", "vnc"}
 
 // MaxBanner is the longest banner value accepted, in bytes.
 const MaxBanner = 255
