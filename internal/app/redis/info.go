@@ -48,8 +48,6 @@ func sha1hex(s string) string {
 	return hex.EncodeToString(h[:])
 }
 
-var defaultSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"}
-
 // info is INFO's text for the sections asked (none: the default ones).
 func info(c *app.Conn, st *state, ask []string) string {
 	want := map[string]bool{}
