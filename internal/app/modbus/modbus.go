@@ -336,7 +336,10 @@ func hash(c *app.Conn, fc byte, addr int) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(c.Host()))
 	h.Write([]byte{fc, byte(addr >> 8), byte(addr)})
-	return h.Sum64()
+	x := h.Sum64() // splitmix64's finaliser: FNV's low bits follow the last byte
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // bit is the value of a coil or discrete input: mostly off, fixed per
