@@ -93,7 +93,7 @@ func knownServices() []string {
 }
 
 // KnownBanners are the keys accepted in [host.banners], sorted.
-var KnownBanners = []string{"adb", "ftp", "hostname", "http_server", "imap", "mqtt", "mqtt_auth", "mssql", "mysql", "pop3", "sip", "smtp", "ssh", "telnet", "uname", "vnc"}
+var KnownBanners = []string{"adb", "docker", "ftp", "hostname", "http_server", "imap", "modbus", "mqtt", "mqtt_auth", "mssql", "mysql", "pop3", "redis", "redis_auth", "sip", "smtp", "ssh", "telnet", "uname", "vnc"}
 
 // MaxBanner is the longest banner value accepted, in bytes.
 const MaxBanner = 255

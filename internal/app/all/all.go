@@ -6,15 +6,18 @@ import (
 	"github.com/masscanned-go/masscanned/internal/app"
 	"github.com/masscanned-go/masscanned/internal/app/adb"
 	"github.com/masscanned-go/masscanned/internal/app/dns"
+	"github.com/masscanned-go/masscanned/internal/app/docker"
 	"github.com/masscanned-go/masscanned/internal/app/ftp"
 	"github.com/masscanned-go/masscanned/internal/app/ghost"
 	"github.com/masscanned-go/masscanned/internal/app/http"
 	"github.com/masscanned-go/masscanned/internal/app/mail"
+	"github.com/masscanned-go/masscanned/internal/app/modbus"
 	"github.com/masscanned-go/masscanned/internal/app/mqtt"
 	"github.com/masscanned-go/masscanned/internal/app/mssql"
 	"github.com/masscanned-go/masscanned/internal/app/mysql"
 	"github.com/masscanned-go/masscanned/internal/app/quic"
 	"github.com/masscanned-go/masscanned/internal/app/rdp"
+	"github.com/masscanned-go/masscanned/internal/app/redis"
 	"github.com/masscanned-go/masscanned/internal/app/rpc"
 	"github.com/masscanned-go/masscanned/internal/app/sip"
 	"github.com/masscanned-go/masscanned/internal/app/smb"
@@ -31,6 +34,8 @@ import (
 // DNS, whose header is the least distinctive, comes last.
 func Registry() *app.Registry {
 	r := &app.Registry{}
+	// Docker API paths before every other HTTP request
+	r.Register(docker.New(), docker.DefaultEnabled, docker.Description)
 	r.Register(http.New(), http.DefaultEnabled, http.Description)
 	r.Register(ssh.New(), ssh.DefaultEnabled, ssh.Description)
 	// TLS: the decrypted stream comes back to this registry
@@ -47,6 +52,8 @@ func Registry() *app.Registry {
 	r.Register(quic.New(), quic.DefaultEnabled, quic.Description)
 	r.Register(sip.New(), sip.DefaultEnabled, sip.Description)
 	r.Register(mqtt.New(), mqtt.DefaultEnabled, mqtt.Description)
+	r.Register(redis.New(), redis.DefaultEnabled, redis.Description)
+	r.Register(modbus.New(), modbus.DefaultEnabled, modbus.Description)
 	r.Register(dns.New(), dns.DefaultEnabled, dns.Description)
 	// Server-first protocols, reached through Registry.Greeter; they
 	// detect nothing, so content detection above is unchanged.

@@ -12,7 +12,7 @@ import (
 func TestRegistryNames(t *testing.T) {
 	r := all.Registry()
 	want := map[string]bool{"http": true, "ssh": true, "stun": true, "smb": true, "rpc": true, "ghost": false, "dns": true,
-		"ftp": true, "smtp": true, "pop3": true, "imap": true, "vnc": true, "mysql": true, "telnet": true, "tls": true, "quic": true, "sip": true, "mqtt": true, "rdp": true, "mssql": true, "adb": true}
+		"ftp": true, "smtp": true, "pop3": true, "imap": true, "vnc": true, "mysql": true, "telnet": true, "tls": true, "quic": true, "sip": true, "mqtt": true, "rdp": true, "mssql": true, "adb": true, "redis": true, "docker": true, "modbus": true}
 	got := r.List()
 	if len(got) != len(want) {
 		t.Fatalf("%d protocols, want %d", len(got), len(want))
@@ -34,7 +34,7 @@ func TestRegistryNames(t *testing.T) {
 }
 
 // greeters are the server-first protocols and the service each greets.
-var greeters = map[string]bool{"ftp": true, "smtp": true, "pop3": true, "imap": true, "vnc": true, "mysql": true, "telnet": true, "tls": true, "quic": true, "sip": true, "mqtt": true, "rdp": true, "mssql": true, "adb": true}
+var greeters = map[string]bool{"ftp": true, "smtp": true, "pop3": true, "imap": true, "vnc": true, "mysql": true, "telnet": true, "tls": true, "quic": true, "sip": true, "mqtt": true, "rdp": true, "mssql": true, "adb": true, "redis": true, "docker": true, "modbus": true}
 
 func TestGreeters(t *testing.T) {
 	r := all.Registry()
