@@ -10,11 +10,6 @@ import (
 // Redis, Docker Engine API and Modbus/TCP against their real clients.
 
 // authOf is the "auth" field of a record as a map.
-func authOf(a map[string]any) map[string]any {
-	m, _ := a["auth"].(map[string]any)
-	return m
-}
-
 // TestServicesRedis: redis-cli's commands get Redis 7's answers, and every
 // command, the rogue master and the AUTH attempt are recorded.
 func TestServicesRedis(t *testing.T) {

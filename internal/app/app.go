@@ -175,6 +175,14 @@ type LibraryHandler interface {
 	RunLibrary(c *Conn, nc net.Conn, rec func(*event.App))
 }
 
+// ServiceDetector is a Handler that recognises more on a port the host
+// profile maps to its service than Detect does anywhere (the Docker API
+// answers every HTTP path on its own port). On such a port the registry
+// asks only that handler, through DetectService.
+type ServiceDetector interface {
+	DetectService(data []byte, t Transport) Verdict
+}
+
 // Closer is implemented by handlers that want to learn that a connection
 // ended (why is the end reason: fin, rst, idle, evicted, ...).
 type Closer interface {

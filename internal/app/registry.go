@@ -173,7 +173,12 @@ func (r *Registry) serviceIndex(service string) int {
 // GetRequest probe, so a scanner's later probes name the service.
 func (r *Registry) detect(data []byte, t Transport, service string) (idx int, maybe bool) {
 	if only := r.serviceIndex(service); only >= 0 {
-		switch r.list[only].h.Detect(data, t) {
+		h := r.list[only].h
+		v := h.Detect(data, t)
+		if sd, ok := h.(ServiceDetector); ok {
+			v = sd.DetectService(data, t)
+		}
+		switch v {
 		case Yes:
 			return only, false
 		case Maybe:

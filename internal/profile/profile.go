@@ -55,6 +55,7 @@ var WellKnown = map[uint16]string{
 	443:   "https",
 	445:   "smb",
 	465:   "smtps",
+	502:   "modbus",
 	554:   "rtsp",
 	587:   "submission",
 	993:   "imaps",

@@ -51,14 +51,26 @@ func New() *Handler { return &Handler{} }
 // Name implements app.Handler.
 func (*Handler) Name() string { return "docker" }
 
-// Service implements app.Greeter: on a port mapped to docker the handler
-// serves every request of the connection.
-func (*Handler) Service() string { return "docker" }
-
-// Greet implements app.Greeter: HTTP is client-first, nothing is said.
-func (*Handler) Greet(c *app.Conn) app.Result {
-	c.State = &state{}
-	return app.Result{}
+// DetectService implements app.ServiceDetector: on a port the host
+// profile maps to docker, every HTTP request is the daemon's (404 page not
+// found for paths outside the API), so nmap's GET / names Docker.
+func (*Handler) DetectService(data []byte, t app.Transport) app.Verdict {
+	if t != app.TCP {
+		return app.No
+	}
+	v := app.No
+	for _, m := range methods {
+		n := min(len(data), len(m)+1)
+		if string(data[:n]) != (m + " ")[:n] {
+			continue
+		}
+		if n <= len(m) {
+			v = app.Maybe
+			continue
+		}
+		return app.Yes
+	}
+	return v
 }
 
 var methods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"}

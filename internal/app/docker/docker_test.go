@@ -234,6 +234,8 @@ func FuzzDocker(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		apptest.Drive(t, New(), conn(), data, apptest.Limits{NoUDPReply: true})
-		apptest.DriveGreeter(t, New(), conn(), data)
+		c := conn()
+		c.Service = "docker"
+		apptest.Drive(t, New(), c, data, apptest.Limits{})
 	})
 }
