@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/masscanned-go/masscanned/internal/addrset"
+	"github.com/masscanned-go/masscanned/internal/metrics"
 	"github.com/masscanned-go/masscanned/internal/personality"
 	"github.com/masscanned-go/masscanned/internal/profile"
 )
@@ -64,6 +65,9 @@ type Options struct {
 	TelnetAcceptAfter int
 	ShowVersion       bool
 	ShowHelp          bool
+
+	// Metrics is the --metrics listen address ("": off).
+	Metrics string
 
 	// Derived
 	Self, Deny   *addrset.Set
@@ -119,6 +123,7 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.StringVar(&o.StateDir, "state-dir", "", "directory keeping each host's SSH host keys and TLS certificate across restarts (default: a temporary one, removed at exit)")
 	fs.IntVar(&o.SSHAcceptAfter, "ssh-accept-after", 0, "accept the Nth password tried on an SSH connection and record the session's requests (shell, exec commands); 0: refuse every login")
 	fs.IntVar(&o.TelnetAcceptAfter, "telnet-accept-after", 0, "accept the Nth password tried on a Telnet connection and give a shell that records every command line and the URLs in it (never executed, never fetched); 0: refuse every login")
+	fs.StringVar(&o.Metrics, "metrics", "", "serve Prometheus metrics over HTTP at ADDR:PORT/metrics (a management address: the host's own socket, not the responder's addresses; off by default)")
 	fs.BoolVarP(&o.ShowVersion, "version", "V", false, "print the version and exit")
 	fs.BoolVarP(&o.ShowHelp, "help", "h", false, "show this help and exit")
 	o.flags = fs
@@ -202,6 +207,11 @@ func (o *Options) Finish() error {
 	}
 	if o.MaxPending < 0 {
 		return errors.New("--max-half-open must be 0 (no SYN-ACK retransmission) or positive")
+	}
+	if o.Metrics != "" {
+		if err := metrics.CheckAddr(o.Metrics); err != nil {
+			return err
+		}
 	}
 	if o.ProfileFile != "" {
 		if o.Profile, err = profile.Load(o.ProfileFile); err != nil {
