@@ -70,8 +70,8 @@ func NewCollector(set *Set, stats func() Stats) *Collector {
 		suppressed: d("replies_suppressed_total", "Replies built but not sent, by kind and reason (rate-limited: a reply budget; udp-ratio: larger than --udp-max-ratio times the request).", "kind", "reason"),
 		ends:       d("tcp_connections_ended_total", "TCP connections ended, by end reason and the application protocol that served them (none: no application).", "end", "service"),
 		hits:       d("app_requests_total", "Application records (requests recognised by a protocol handler), by service.", "service"),
-		creds:      d("credentials_total", "Credentials seen (the auth field of application records), by service and whether the login was accepted.", "service", "success"),
-		commands:   d("commands_total", "Commands recorded (protocol commands and shell command lines: the command field of application records), by service.", "service"),
+		creds:      d("credentials_total", "Application records carrying a credential (an auth field), by service and whether the login was accepted.", "service", "success"),
+		commands:   d("commands_total", "Application records carrying a command (a command field: protocol commands and shell command lines), by service.", "service"),
 
 		received:    d("link_frames_received_total", "Frames received from the link(s)."),
 		sent:        d("link_frames_sent_total", "Frames sent on the link(s)."),

@@ -24,6 +24,9 @@ const other = "other"
 type labels struct {
 	names []string
 	idx   map[string]int
+	// fast, when set, is index as a switch (a few ns, where the map
+	// hashes the string): for the labels of every frame
+	fast func(string) int
 }
 
 func newLabels(names ...string) *labels {
@@ -41,6 +44,9 @@ func newLabels(names ...string) *labels {
 
 // index is the index of s, or that of "other".
 func (l *labels) index(s string) int {
+	if l.fast != nil {
+		return l.fast(s)
+	}
 	if i, ok := l.idx[s]; ok {
 		return i
 	}
@@ -53,9 +59,9 @@ func (l *labels) len() int { return len(l.names) }
 // (event.Reason*, event.End*, the Layer and Reply strings the stack
 // writes); a test checks that every event.Reason* constant is here.
 var (
-	layerNames   = []string{"eth", "arp", "ipv4", "ipv6", "icmpv4", "icmpv6", "tcp", "udp"}
+	layerNames   = []string{"eth", "arp", "ipv4", "ipv6", "icmpv4", "icmpv6", "tcp", "udp"} // as layerIndex
 	verdictNames = []string{event.Received.String(), event.Answered.String(), event.Dropped.String()}
-	reasonNames  = []string{
+	reasonNames  = []string{ // as reasonIndex
 		event.ReasonTruncated, event.ReasonNotOurMAC, event.ReasonEtherType, event.ReasonVLANStacked,
 		event.ReasonARPOp, event.ReasonARPFormat, event.ReasonNotOurIP, event.ReasonDenyList,
 		event.ReasonBadVersion, event.ReasonBadHeader, event.ReasonBadLength, event.ReasonBadChecksum,
@@ -66,7 +72,7 @@ var (
 		event.ReasonIdle, event.ReasonProtoUnreach,
 	}
 	replyNames = []string{"arp-reply", "echo-reply", "na", "syn-ack", "ack", "fin-ack", "rst", "rst-ack",
-		"data", "greeting", "port-unreachable", "protocol-unreachable", "udp-reply"}
+		"data", "greeting", "port-unreachable", "protocol-unreachable", "udp-reply"} // as replyIndex
 	endNames = []string{event.EndFIN, event.EndClose, event.EndRST, event.EndIdle, event.EndEvicted, event.EndReplaced}
 )
 
@@ -91,6 +97,7 @@ func NewSet(workers int, services []string) *Set {
 		ends:     newLabels(endNames...),
 		services: newLabels(append(append([]string(nil), services...), none)...),
 	}
+	s.layers.fast, s.replies.fast, s.reasons.fast = layerIndex, replyIndex, reasonIndex
 	for range max(workers, 1) {
 		s.workers = append(s.workers, s.newCounters())
 	}
@@ -203,17 +210,145 @@ func (c *Counters) observe(e *event.Event) {
 	}
 	svc := s.services.index(e.App.Proto)
 	c.hits[svc].Add(1)
+	// one credential and one command per record at most: the first
+	// field of each key, the one the event formats write
+	var auth, cmd bool
 	for i := range e.App.Fields {
 		f := &e.App.Fields[i]
-		switch f.Key {
-		case "auth":
+		switch {
+		case f.Key == "auth" && !auth:
+			auth = true
 			ok := 0
 			if a, isAuth := f.Value.(event.Auth); isAuth && a.Success {
 				ok = 1
 			}
 			c.creds[svc*2+ok].Add(1)
-		case "command":
+		case f.Key == "command" && !cmd:
+			cmd = true
 			c.commands[svc].Add(1)
 		}
 	}
+}
+
+// layerIndex is the index of a layer in layerNames (8: other).
+func layerIndex(s string) int {
+	switch s {
+	case "eth":
+		return 0
+	case "arp":
+		return 1
+	case "ipv4":
+		return 2
+	case "ipv6":
+		return 3
+	case "icmpv4":
+		return 4
+	case "icmpv6":
+		return 5
+	case "tcp":
+		return 6
+	case "udp":
+		return 7
+	}
+	return 8
+}
+
+// replyIndex is the index of a reply kind in replyNames (13: other).
+func replyIndex(s string) int {
+	switch s {
+	case "arp-reply":
+		return 0
+	case "echo-reply":
+		return 1
+	case "na":
+		return 2
+	case "syn-ack":
+		return 3
+	case "ack":
+		return 4
+	case "fin-ack":
+		return 5
+	case "rst":
+		return 6
+	case "rst-ack":
+		return 7
+	case "data":
+		return 8
+	case "greeting":
+		return 9
+	case "port-unreachable":
+		return 10
+	case "protocol-unreachable":
+		return 11
+	case "udp-reply":
+		return 12
+	}
+	return 13
+}
+
+// reasonIndex is the index of a reason in reasonNames (30: other).
+func reasonIndex(s string) int {
+	switch s {
+	case event.ReasonTruncated:
+		return 0
+	case event.ReasonNotOurMAC:
+		return 1
+	case event.ReasonEtherType:
+		return 2
+	case event.ReasonVLANStacked:
+		return 3
+	case event.ReasonARPOp:
+		return 4
+	case event.ReasonARPFormat:
+		return 5
+	case event.ReasonNotOurIP:
+		return 6
+	case event.ReasonDenyList:
+		return 7
+	case event.ReasonBadVersion:
+		return 8
+	case event.ReasonBadHeader:
+		return 9
+	case event.ReasonBadLength:
+		return 10
+	case event.ReasonBadChecksum:
+		return 11
+	case event.ReasonFragment:
+		return 12
+	case event.ReasonBadSource:
+		return 13
+	case event.ReasonMulticastDst:
+		return 14
+	case event.ReasonProtoNotHandled:
+		return 15
+	case event.ReasonExtHeaders:
+		return 16
+	case event.ReasonICMPType:
+		return 17
+	case event.ReasonNDInvalid:
+		return 18
+	case event.ReasonBadCookie:
+		return 19
+	case event.ReasonTCPFlags:
+		return 20
+	case event.ReasonTCPRST:
+		return 21
+	case event.ReasonTCPOutOfWindow:
+		return 22
+	case event.ReasonNoApp:
+		return 23
+	case event.ReasonRateLimited:
+		return 24
+	case event.ReasonUDPRatio:
+		return 25
+	case event.ReasonClosedPort:
+		return 26
+	case event.ReasonRetransmit:
+		return 27
+	case event.ReasonIdle:
+		return 28
+	case event.ReasonProtoUnreach:
+		return 29
+	}
+	return 30
 }

@@ -64,6 +64,24 @@ func TestKnownLabels(t *testing.T) {
 	}
 }
 
+// TestFastIndex: the switches agree with the tables.
+func TestFastIndex(t *testing.T) {
+	s := NewSet(1, nil)
+	for _, l := range []*labels{s.layers, s.replies, s.reasons} {
+		for i, n := range l.names {
+			if got := l.index(n); got != i {
+				t.Errorf("index(%q) = %d, want %d", n, got, i)
+			}
+			if j, ok := l.idx[n]; n != other && (!ok || j != i) {
+				t.Errorf("map index of %q: %d %v", n, j, ok)
+			}
+		}
+		if got := l.index("nope"); l.names[got] != other {
+			t.Errorf("index(nope) = %d", got)
+		}
+	}
+}
+
 func frame(layer string, v event.Verdict, reason, reply, suppressed string) *event.Event {
 	return &event.Event{Layer: layer, Verdict: v, Reason: reason, Reply: reply, Suppressed: suppressed}
 }
@@ -89,7 +107,7 @@ func feed(s *Set) {
 	// library records (SSH): a refused and an accepted password, a command
 	w1.Event(&event.Event{Kind: event.KindApp, Layer: "tcp", App: &event.App{Proto: "ssh", Fields: []event.Field{event.AuthField("ssh", "root", "1234", false)}}})
 	w1.Event(&event.Event{Kind: event.KindApp, Layer: "tcp", App: &event.App{Proto: "ssh", Fields: []event.Field{event.AuthField("ssh", "root", "root", true)}}})
-	w1.Event(&event.Event{Kind: event.KindApp, Layer: "tcp", App: &event.App{Proto: "ssh", Fields: []event.Field{{Key: "command", Value: "uname -a"}}}})
+	w1.Event(&event.Event{Kind: event.KindApp, Layer: "tcp", App: &event.App{Proto: "ssh", Fields: []event.Field{{Key: "command", Value: "uname -a"}, {Key: "command", Value: "repeated key: not written, not counted"}}}})
 	// timer actions and connection ends
 	w0.Event(&event.Event{Kind: event.KindTimer, Layer: "tcp", Reply: "syn-ack", Reason: event.ReasonRetransmit})
 	w0.Event(&event.Event{Kind: event.KindTimer, Layer: "tcp", Suppressed: "syn-ack", Reason: event.ReasonRateLimited})
@@ -120,12 +138,12 @@ masscanned_frames_total{layer="udp",verdict="send"} 1
 masscanned_replies_suppressed_total{kind="echo-reply",reason="rate-limited"} 1
 masscanned_replies_suppressed_total{kind="syn-ack",reason="rate-limited"} 1
 masscanned_replies_suppressed_total{kind="udp-reply",reason="udp-ratio"} 1
-# HELP masscanned_credentials_total Credentials seen (the auth field of application records), by service and whether the login was accepted.
+# HELP masscanned_credentials_total Application records carrying a credential (an auth field), by service and whether the login was accepted.
 # TYPE masscanned_credentials_total counter
 masscanned_credentials_total{service="http",success="false"} 1
 masscanned_credentials_total{service="ssh",success="false"} 1
 masscanned_credentials_total{service="ssh",success="true"} 1
-# HELP masscanned_commands_total Commands recorded (protocol commands and shell command lines: the command field of application records), by service.
+# HELP masscanned_commands_total Application records carrying a command (a command field: protocol commands and shell command lines), by service.
 # TYPE masscanned_commands_total counter
 masscanned_commands_total{service="dns"} 0
 masscanned_commands_total{service="http"} 0
@@ -360,5 +378,15 @@ func TestServer(t *testing.T) {
 	if c, err := net.Dial("tcp", addr); err == nil {
 		c.Close()
 		t.Error("still listening after Close")
+	}
+}
+
+func BenchmarkFrameDrop(b *testing.B) {
+	s := NewSet(1, nil)
+	w := s.Worker(0)
+	e := frame("ipv4", event.Dropped, event.ReasonNotOurIP, "", "")
+	b.ReportAllocs()
+	for b.Loop() {
+		w.Frame(e)
 	}
 }
