@@ -28,6 +28,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/link/afpacket"
 	"github.com/masscanned-go/masscanned/internal/link/pcapfile"
 	"github.com/masscanned-go/masscanned/internal/p0f"
+	"github.com/masscanned-go/masscanned/internal/metrics"
 	"github.com/masscanned-go/masscanned/internal/priv"
 	"github.com/masscanned-go/masscanned/internal/profile"
 	"github.com/masscanned-go/masscanned/internal/stack"
@@ -47,6 +48,7 @@ type runner struct {
 	stacks []*stack.Stack     // one per worker
 	sink   *event.Async       // nil with -q
 	table  *stack.ConnTable   // shared by the workers
+	prom   *promMetrics       // nil without --metrics
 }
 
 // workers is the number of workers to run: one per CPU for 0, one for a
@@ -137,11 +139,18 @@ func (r *runner) closeLinks() error {
 
 func (r *runner) run(ctx context.Context) error {
 	o := r.o
+	prom, err := r.listenMetrics()
+	if err != nil {
+		return err
+	}
+	r.prom = prom
+	defer prom.close()
 	mac, err := r.openLinks()
 	if err != nil {
 		return err
 	}
 	defer r.closeLinks()
+	prom.counters(r)
 	if o.ReadPcap == "" {
 		if o.User != "" {
 			if err := priv.Drop(o.User, o.Promisc); err != nil {
@@ -232,17 +241,20 @@ func (r *runner) run(ctx context.Context) error {
 	if r.budget != nil {
 		cfg.Budget = r.budget
 	}
+	emit := cfg.Emit
 	for i := range r.links {
 		if _, err := randRead(cfg.Seed[:]); err != nil {
 			return err
 		}
 		cfg.Worker = i
+		cfg.Emit = prom.emitter(i, emit)
 		st, err := stack.New(cfg)
 		if err != nil {
 			return err
 		}
 		r.stacks = append(r.stacks, st)
 	}
+	prom.serve(r)
 
 	// Stop: drain the links (frames already received are still handled),
 	// which ends the workers; the deferred closeLinks releases them.
@@ -291,7 +303,7 @@ func (r *runner) run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.work(r.links[i], r.stacks[i])
+			errs[i] = r.work(r.links[i], r.stacks[i], prom.worker(i))
 		}()
 	}
 	wg.Wait()
@@ -312,7 +324,7 @@ func (r *runner) run(ctx context.Context) error {
 
 // work is one worker's loop: a frame in, replies out, its event to the
 // sink, until the link is drained or exhausted.
-func (r *runner) work(l link.Link, st *stack.Stack) error {
+func (r *runner) work(l link.Link, st *stack.Stack, mc *metrics.Counters) error {
 	var (
 		fr       link.Frame
 		tx       stack.Tx
@@ -353,6 +365,7 @@ func (r *runner) work(l link.Link, st *stack.Stack) error {
 		tx.Reset()
 		st.Handle(fr.Data, stack.Meta{Time: fr.Time, ChecksumNotReady: fr.ChecksumNotReady}, &tx, &ev)
 		send()
+		mc.Frame(&ev)
 		if r.sink != nil {
 			r.sink.Emit(&ev)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/masscanned-go/masscanned/internal/addrset"
+	"github.com/masscanned-go/masscanned/internal/metrics"
 	"github.com/masscanned-go/masscanned/internal/personality"
 	"github.com/masscanned-go/masscanned/internal/profile"
 )
@@ -66,6 +67,9 @@ type Options struct {
 	P0fDB       string
 	ShowVersion bool
 	ShowHelp    bool
+
+	// Metrics is the --metrics listen address ("": off).
+	Metrics string
 
 	// Derived
 	Self, Deny   *addrset.Set
@@ -122,6 +126,7 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.IntVar(&o.SSHAcceptAfter, "ssh-accept-after", 0, "accept the Nth password tried on an SSH connection and record the session's requests (shell, exec commands); 0: refuse every login")
 	fs.IntVar(&o.TelnetAcceptAfter, "telnet-accept-after", 0, "accept the Nth password tried on a Telnet connection and give a shell that records every command line and the URLs in it (never executed, never fetched); 0: refuse every login")
 	fs.StringVar(&o.P0fDB, "p0f-db", "", "p0f v3 fingerprint database (Debian: /etc/p0f/p0f.fp) naming the OS of each SYN's TCP/IP fingerprint in events (tcp_fp.os); the raw p0f signature is always recorded")
+	fs.StringVar(&o.Metrics, "metrics", "", "serve Prometheus metrics over HTTP at ADDR:PORT/metrics (a management address: the host's own socket, not the responder's addresses; off by default)")
 	fs.BoolVarP(&o.ShowVersion, "version", "V", false, "print the version and exit")
 	fs.BoolVarP(&o.ShowHelp, "help", "h", false, "show this help and exit")
 	o.flags = fs
@@ -205,6 +210,11 @@ func (o *Options) Finish() error {
 	}
 	if o.MaxPending < 0 {
 		return errors.New("--max-half-open must be 0 (no SYN-ACK retransmission) or positive")
+	}
+	if o.Metrics != "" {
+		if err := metrics.CheckAddr(o.Metrics); err != nil {
+			return err
+		}
 	}
 	if o.ProfileFile != "" {
 		if o.Profile, err = profile.Load(o.ProfileFile); err != nil {
