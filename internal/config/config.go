@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/masscanned-go/masscanned/internal/addrset"
+	"github.com/masscanned-go/masscanned/internal/capture"
 	"github.com/masscanned-go/masscanned/internal/personality"
 	"github.com/masscanned-go/masscanned/internal/profile"
 )
@@ -64,6 +65,13 @@ type Options struct {
 	TelnetAcceptAfter int
 	ShowVersion       bool
 	ShowHelp          bool
+
+	// --capture: full-duplex pcapng (see internal/capture).
+	Capture            string
+	CaptureRotateSize  string
+	CaptureRotateEvery time.Duration
+	CaptureQueue       int
+	CaptureRotateBytes int64 // CaptureRotateSize parsed
 
 	// Derived
 	Self, Deny   *addrset.Set
@@ -119,6 +127,10 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.StringVar(&o.StateDir, "state-dir", "", "directory keeping each host's SSH host keys and TLS certificate across restarts (default: a temporary one, removed at exit)")
 	fs.IntVar(&o.SSHAcceptAfter, "ssh-accept-after", 0, "accept the Nth password tried on an SSH connection and record the session's requests (shell, exec commands); 0: refuse every login")
 	fs.IntVar(&o.TelnetAcceptAfter, "telnet-accept-after", 0, "accept the Nth password tried on a Telnet connection and give a shell that records every command line and the URLs in it (never executed, never fetched); 0: refuse every login")
+	fs.StringVar(&o.Capture, "capture", "", "write every frame received and every reply sent, in order, to pcapng files FILE-000001.pcapng, FILE-000002.pcapng... (FILE's extension kept), each packet commented with its event; SIGHUP starts the next file")
+	fs.StringVar(&o.CaptureRotateSize, "capture-rotate-size", "", "start the next --capture file before this size is exceeded (suffixes K, M, G, T: powers of 1024)")
+	fs.DurationVar(&o.CaptureRotateEvery, "capture-rotate-every", 0, "start the next --capture file when the current one is this old (e.g. 1h)")
+	fs.IntVar(&o.CaptureQueue, "capture-queue", capture.DefaultQueue, "records (a frame and its replies) per worker buffered for --capture; beyond it packets are counted as dropped")
 	fs.BoolVarP(&o.ShowVersion, "version", "V", false, "print the version and exit")
 	fs.BoolVarP(&o.ShowHelp, "help", "h", false, "show this help and exit")
 	o.flags = fs
@@ -202,6 +214,17 @@ func (o *Options) Finish() error {
 	}
 	if o.MaxPending < 0 {
 		return errors.New("--max-half-open must be 0 (no SYN-ACK retransmission) or positive")
+	}
+	if o.CaptureRotateSize != "" {
+		if o.CaptureRotateBytes, err = capture.ParseSize(o.CaptureRotateSize); err != nil || o.CaptureRotateBytes == 0 {
+			return fmt.Errorf("--capture-rotate-size: invalid size %q (want a positive number of bytes with an optional K, M, G or T suffix)", o.CaptureRotateSize)
+		}
+	}
+	if o.CaptureRotateEvery < 0 || o.CaptureQueue < 1 {
+		return errors.New("--capture-rotate-every must not be negative and --capture-queue must be positive")
+	}
+	if o.Capture == "" && (o.CaptureRotateSize != "" || o.CaptureRotateEvery != 0) {
+		return errors.New("--capture-rotate-size and --capture-rotate-every need --capture FILE")
 	}
 	if o.ProfileFile != "" {
 		if o.Profile, err = profile.Load(o.ProfileFile); err != nil {
