@@ -4,16 +4,19 @@
 // application summary).
 //
 // The packet path only copies: a Tap (one per worker) copies a frame, its
-// replies and its event's comment inputs into a record taken from a
-// bounded pool and queues it without blocking; when the pool or the queue
-// is full the record is dropped and its packets counted (Dropped). One
-// writer goroutine formats the comments and writes the pcapng blocks
-// (through gopacket's pcapgo.NgWriter), rotating files by size, by age and
-// on Reopen (SIGHUP).
+// replies and its event's comment inputs into the next slot of its own
+// bounded ring (one producer, one consumer, no lock, buffers reused) and
+// never blocks; when the ring is full the record is dropped and its
+// packets counted (Dropped). One writer goroutine takes the records of all
+// workers oldest first, formats the comments and writes the pcapng blocks
+// (section and interface headers through gopacket's pcapgo.NgWriter, the
+// Enhanced Packet Blocks directly, without allocating), rotating files by
+// size, by age and on Reopen (SIGHUP).
 package capture
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -26,7 +29,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
@@ -220,9 +222,8 @@ type Capture struct {
 	pending   map[connKey][]pendingNote // notes awaiting a reply
 	tails     []uint64
 	comment   []byte
-	opts      pcapgo.NgPacketOptions
-	flags     pcapgo.NgEpbFlags
-	comments  [1]string
+	hdr       [28]byte
+	opt       []byte
 	lastError string
 }
 
@@ -230,7 +231,6 @@ type Capture struct {
 type file struct {
 	f       *os.File
 	bw      *bufio.Writer
-	ng      *pcapgo.NgWriter
 	path    string
 	size    int64 // bytes written, buffered included
 	packets int
@@ -273,7 +273,6 @@ func open(o Options) (*Capture, error) {
 		pending: make(map[connKey][]pendingNote),
 	}
 	c.taps.Store(new([]*Tap))
-	c.opts.Flags = &c.flags
 	f, err := c.create(time.Now())
 	if err != nil {
 		return nil, err
@@ -559,7 +558,7 @@ func (c *Capture) tick(now time.Time) {
 		return
 	}
 	if f.dirty {
-		if err := f.ng.Flush(); err != nil {
+		if err := f.bw.Flush(); err != nil {
 			c.fail(err)
 			return
 		}
@@ -611,11 +610,11 @@ func (c *Capture) create(now time.Time) (*file, error) {
 		return nil, fmt.Errorf("capture: %v", err)
 	}
 	c.files.Add(1)
-	return &file{f: fh, bw: bw, ng: ng, path: path, size: st.Size(), opened: now}, nil
+	return &file{f: fh, bw: bw, path: path, size: st.Size(), opened: now}, nil
 }
 
 func (c *Capture) closeFile(f *file) error {
-	err := f.ng.Flush()
+	err := f.bw.Flush()
 	if cerr := f.f.Close(); err == nil {
 		err = cerr
 	}
@@ -653,8 +652,15 @@ func (c *Capture) fail(err error) {
 	c.retryAt = time.Now().Add(retryEvery)
 }
 
+// Enhanced Packet Block options.
+const (
+	optEndOfOpt = 0
+	optComment  = 1
+	optEPBFlags = 2
+)
+
 // epbSize is the size of an Enhanced Packet Block of n bytes with a
-// comment of m bytes and a flags option, as pcapgo writes it.
+// comment of m bytes and a flags option.
 func epbSize(n, m int) int64 {
 	opts := 4 + 4 + 4 // flags option, end of options
 	if m > 0 {
@@ -677,20 +683,23 @@ func (c *Capture) write(r *record, i int, h uint64) {
 	}
 	b = capComment(b)
 	c.comment = b
-	comment := string(b)
 	start := 0
 	for i, end := range r.ends {
 		data := r.buf[start:end]
 		start = end
-		dir := pcapgo.NgEpbFlagDirectionOutbound
+		dir := uint32(pcapgo.NgEpbFlagDirectionOutbound)
 		if i == 0 && r.in {
-			dir = pcapgo.NgEpbFlagDirectionInbound
+			dir = uint32(pcapgo.NgEpbFlagDirectionInbound)
 		}
-		c.writePacket(r.t, data, comment, dir)
+		c.writePacket(r.t, data, b, dir)
 	}
 }
 
-func (c *Capture) writePacket(t time.Time, data []byte, comment string, dir pcapgo.NgEpbFlag) {
+// writePacket writes one Enhanced Packet Block (little-endian, as the
+// section header pcapgo wrote): interface 0, nanosecond timestamp, the
+// whole frame, then the options opt_comment (when comment is not empty)
+// and epb_flags (direction).
+func (c *Capture) writePacket(t time.Time, data, comment []byte, dir uint32) {
 	size := epbSize(len(data), len(comment))
 	if c.cur == nil {
 		if c.closed.Load() || time.Now().Before(c.retryAt) {
@@ -707,14 +716,34 @@ func (c *Capture) writePacket(t time.Time, data []byte, comment string, dir pcap
 		c.rotate(time.Now(), "size")
 	}
 	f := c.cur
-	c.flags.Direction = dir
-	c.comments[0] = comment
-	c.opts.Comments = c.comments[:]
-	if comment == "" {
-		c.opts.Comments = nil
+	le := binary.LittleEndian
+	ts := uint64(t.UnixNano())
+	h := c.hdr[:0]
+	h = le.AppendUint32(h, 6) // Enhanced Packet Block
+	h = le.AppendUint32(h, uint32(size))
+	h = le.AppendUint32(h, 0) // interface
+	h = le.AppendUint32(h, uint32(ts>>32))
+	h = le.AppendUint32(h, uint32(ts))
+	h = le.AppendUint32(h, uint32(len(data)))
+	h = le.AppendUint32(h, uint32(len(data)))
+	o := c.opt[:0]
+	if len(comment) > 0 {
+		o = le.AppendUint16(o, optComment)
+		o = le.AppendUint16(o, uint16(len(comment)))
+		o = append(o, comment...)
+		o = append(o, zeros[:pad4(len(comment))-len(comment)]...)
 	}
-	ci := gopacket.CaptureInfo{Timestamp: t, CaptureLength: len(data), Length: len(data)}
-	if err := f.ng.WritePacketWithOptions(ci, data, c.opts); err != nil {
+	o = le.AppendUint16(o, optEPBFlags)
+	o = le.AppendUint16(o, 4)
+	o = le.AppendUint32(o, dir)
+	o = le.AppendUint32(o, optEndOfOpt)
+	o = le.AppendUint32(o, uint32(size))
+	c.opt = o
+	bw := f.bw
+	_, _ = bw.Write(h)
+	_, _ = bw.Write(data)
+	_, _ = bw.Write(zeros[:pad4(len(data))-len(data)])
+	if _, err := bw.Write(o); err != nil { // bufio keeps the first error
 		c.errs.Add(1)
 		c.fail(err)
 		return
@@ -724,3 +753,5 @@ func (c *Capture) writePacket(t time.Time, data []byte, comment string, dir pcap
 	f.dirty = true
 	c.written.Add(1)
 }
+
+var zeros [4]byte

@@ -656,7 +656,7 @@ func TestSizeTracked(t *testing.T) {
 		}
 	}
 	f := c.cur
-	if err := f.ng.Flush(); err != nil {
+	if err := f.bw.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	st, err := f.f.Stat()
