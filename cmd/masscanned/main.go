@@ -40,8 +40,8 @@ Options:
 const usageTail = `
 Events (one per frame: received, answered or dropped with a reason) go to
 stdout in the --format chosen; diagnostics go to stderr. SIGINT/SIGTERM stop
-cleanly, flushing every event; SIGHUP reloads the self-IP and deny lists and
-reopens --write-pcap.
+cleanly, flushing every event; SIGHUP reloads the self-IP and deny lists,
+reopens --write-pcap and starts the next --capture file.
 `
 
 // exit codes

@@ -92,5 +92,8 @@ func (r *runner) stats() metrics.Stats {
 		errs := r.rec.WriteErrors()
 		s.Outputs = append(s.Outputs, metrics.Output{Name: "pcap", Written: s.Sent - min(errs, s.Sent), Error: errs})
 	}
+	if r.capt != nil {
+		s.Outputs = append(s.Outputs, metrics.Output{Name: "capture", Written: r.capt.Written(), Dropped: r.capt.Dropped(), Error: r.capt.Errors()})
+	}
 	return s
 }

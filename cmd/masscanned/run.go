@@ -21,6 +21,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/app/ssh"
 	"github.com/masscanned-go/masscanned/internal/app/telnet"
 	"github.com/masscanned-go/masscanned/internal/app/tlsd"
+	"github.com/masscanned-go/masscanned/internal/capture"
 	"github.com/masscanned-go/masscanned/internal/config"
 	"github.com/masscanned-go/masscanned/internal/event"
 	"github.com/masscanned-go/masscanned/internal/hostkeys"
@@ -47,6 +48,8 @@ type runner struct {
 	rec    *pcapfile.Recorder // --write-pcap in live mode
 	stacks []*stack.Stack     // one per worker
 	sink   *event.Async       // nil with -q
+	capt   *capture.Capture   // --capture
+	taps   []*capture.Tap     // one per worker with --capture
 	table  *stack.ConnTable   // shared by the workers
 	prom   *promMetrics       // nil without --metrics
 }
@@ -222,6 +225,10 @@ func (r *runner) run(ctx context.Context) error {
 		}
 		r.sink = event.NewAsync(s, o.EventQueue)
 	}
+	if err := r.openCapture(); err != nil {
+		return err
+	}
+	defer r.closeCapture()
 	cfg := stack.Config{
 		MAC:         mac,
 		Self:        o.Self,
@@ -247,7 +254,9 @@ func (r *runner) run(ctx context.Context) error {
 			return err
 		}
 		cfg.Worker = i
-		cfg.Emit = prom.emitter(i, emit)
+		// events go to the capture tap (which queues them for the sink),
+		// counted by the metrics first
+		cfg.Emit = prom.emitter(i, r.captureEmit(emit))
 		st, err := stack.New(cfg)
 		if err != nil {
 			return err
@@ -303,7 +312,7 @@ func (r *runner) run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.work(r.links[i], r.stacks[i], prom.worker(i))
+			errs[i] = r.work(r.links[i], r.stacks[i], prom.worker(i), r.tap(i))
 		}()
 	}
 	wg.Wait()
@@ -312,6 +321,7 @@ func (r *runner) run(ctx context.Context) error {
 	if r.sink != nil {
 		sinkErr = r.sink.Close()
 	}
+	captErr := r.closeCapture()
 	r.report("stopped", slog.LevelWarn)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("reading frames: %v", err)
@@ -319,18 +329,25 @@ func (r *runner) run(ctx context.Context) error {
 	if sinkErr != nil {
 		return fmt.Errorf("writing events: %v", sinkErr)
 	}
+	if captErr != nil {
+		return fmt.Errorf("writing --capture: %v", captErr)
+	}
 	return nil
 }
 
 // work is one worker's loop: a frame in, replies out, its event to the
-// sink, until the link is drained or exhausted.
-func (r *runner) work(l link.Link, st *stack.Stack, mc *metrics.Counters) error {
+// sink (counted by mc), frame and replies to the capture tap (nil: none),
+// until the link is drained or exhausted.
+func (r *runner) work(l link.Link, st *stack.Stack, mc *metrics.Counters, tap *capture.Tap) error {
 	var (
 		fr       link.Frame
 		tx       stack.Tx
 		ev       event.Event
 		lastTick time.Time
 	)
+	if tap != nil {
+		tap.Bind(&tx)
+	}
 	send := func() {
 		for i := 0; i < tx.Len(); i++ {
 			if err := l.Send(tx.Frame(i)); err != nil {
@@ -348,6 +365,9 @@ func (r *runner) work(l link.Link, st *stack.Stack, mc *metrics.Counters) error 
 		tx.Reset()
 		st.Tick(now, &tx)
 		send()
+		if tap != nil {
+			tap.Tick(now)
+		}
 	}
 	for {
 		err := link.RecvTimeout(l, &fr, stack.TickInterval)
@@ -368,6 +388,9 @@ func (r *runner) work(l link.Link, st *stack.Stack, mc *metrics.Counters) error 
 		mc.Frame(&ev)
 		if r.sink != nil {
 			r.sink.Emit(&ev)
+		}
+		if tap != nil {
+			tap.Frame(fr.Time, fr.Data, &ev)
 		}
 		tick(fr.Time)
 	}
@@ -394,6 +417,10 @@ func (r *runner) report(msg string, level slog.Level) {
 	if r.rec != nil {
 		args = append(args, "pcap_write_errors", r.rec.WriteErrors())
 	}
+	args = r.captureReport(args)
+	if r.capt != nil && r.capt.Dropped()+r.capt.Errors() > 0 {
+		level = max(level, slog.LevelWarn)
+	}
 	if r.sink != nil {
 		args = append(args, "events_written", r.sink.Written(), "events_dropped", r.sink.Dropped())
 		if r.sink.Dropped() > 0 {
@@ -404,7 +431,8 @@ func (r *runner) report(msg string, level slog.Level) {
 }
 
 // reload re-reads the self and deny lists and the host profile (on any
-// error the old ones stay) and reopens --write-pcap.
+// error the old ones stay), reopens --write-pcap and starts the next
+// --capture file.
 func (r *runner) reload() {
 	o := r.o
 	if o.ProfileFile != "" {
@@ -439,6 +467,9 @@ func (r *runner) reload() {
 		} else {
 			r.log.Warn("reopened --write-pcap", "path", r.rec.Path())
 		}
+	}
+	if r.capt != nil {
+		r.capt.Reopen()
 	}
 }
 

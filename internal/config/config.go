@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/masscanned-go/masscanned/internal/addrset"
+	"github.com/masscanned-go/masscanned/internal/capture"
 	"github.com/masscanned-go/masscanned/internal/metrics"
 	"github.com/masscanned-go/masscanned/internal/personality"
 	"github.com/masscanned-go/masscanned/internal/profile"
@@ -70,6 +71,13 @@ type Options struct {
 
 	// Metrics is the --metrics listen address ("": off).
 	Metrics string
+
+	// --capture: full-duplex pcapng (see internal/capture).
+	Capture            string
+	CaptureRotateSize  string
+	CaptureRotateEvery time.Duration
+	CaptureQueue       int
+	CaptureRotateBytes int64 // CaptureRotateSize parsed
 
 	// Derived
 	Self, Deny   *addrset.Set
@@ -127,6 +135,10 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.IntVar(&o.TelnetAcceptAfter, "telnet-accept-after", 0, "accept the Nth password tried on a Telnet connection and give a shell that records every command line and the URLs in it (never executed, never fetched); 0: refuse every login")
 	fs.StringVar(&o.P0fDB, "p0f-db", "", "p0f v3 fingerprint database (Debian: /etc/p0f/p0f.fp) naming the OS of each SYN's TCP/IP fingerprint in events (tcp_fp.os); the raw p0f signature is always recorded")
 	fs.StringVar(&o.Metrics, "metrics", "", "serve Prometheus metrics over HTTP at ADDR:PORT/metrics (a management address: the host's own socket, not the responder's addresses; off by default)")
+	fs.StringVar(&o.Capture, "capture", "", "write every frame received and every reply sent, in order, to pcapng files FILE-000001.pcapng, FILE-000002.pcapng... (FILE's extension kept), each packet commented with its event; SIGHUP starts the next file")
+	fs.StringVar(&o.CaptureRotateSize, "capture-rotate-size", "", "start the next --capture file before this size is exceeded (suffixes K, M, G, T: powers of 1024)")
+	fs.DurationVar(&o.CaptureRotateEvery, "capture-rotate-every", 0, "start the next --capture file when the current one is this old (e.g. 1h)")
+	fs.IntVar(&o.CaptureQueue, "capture-queue", capture.DefaultQueue, "records (a frame and its replies) per worker buffered for --capture; beyond it packets are counted as dropped")
 	fs.BoolVarP(&o.ShowVersion, "version", "V", false, "print the version and exit")
 	fs.BoolVarP(&o.ShowHelp, "help", "h", false, "show this help and exit")
 	o.flags = fs
@@ -215,6 +227,17 @@ func (o *Options) Finish() error {
 		if err := metrics.CheckAddr(o.Metrics); err != nil {
 			return err
 		}
+	}
+	if o.CaptureRotateSize != "" {
+		if o.CaptureRotateBytes, err = capture.ParseSize(o.CaptureRotateSize); err != nil || o.CaptureRotateBytes == 0 {
+			return fmt.Errorf("--capture-rotate-size: invalid size %q (want a positive number of bytes with an optional K, M, G or T suffix)", o.CaptureRotateSize)
+		}
+	}
+	if o.CaptureRotateEvery < 0 || o.CaptureQueue < 1 {
+		return errors.New("--capture-rotate-every must not be negative and --capture-queue must be positive")
+	}
+	if o.Capture == "" && (o.CaptureRotateSize != "" || o.CaptureRotateEvery != 0) {
+		return errors.New("--capture-rotate-size and --capture-rotate-every need --capture FILE")
 	}
 	if o.ProfileFile != "" {
 		if o.Profile, err = profile.Load(o.ProfileFile); err != nil {

@@ -58,6 +58,10 @@ func TestParse(t *testing.T) {
 		{"negative ratio", []string{"-i", "eth1", "--udp-max-ratio", "-1"}, "--udp-max-ratio"},
 		{"zero conns", []string{"-i", "eth1", "--max-conns", "0"}, "must be positive"},
 		{"unknown flag", []string{"-i", "eth1", "--frobnicate"}, "unknown flag"},
+		{"capture", []string{"-i", "eth1", "--capture", "c.pcapng", "--capture-rotate-size", "100M", "--capture-rotate-every", "1h"}, ""},
+		{"capture size", []string{"-i", "eth1", "--capture", "c.pcapng", "--capture-rotate-size", "1.5G"}, "--capture-rotate-size"},
+		{"capture size zero", []string{"-i", "eth1", "--capture", "c.pcapng", "--capture-rotate-size", "0"}, "--capture-rotate-size"},
+		{"rotation without capture", []string{"-i", "eth1", "--capture-rotate-every", "1h"}, "need --capture"},
 		{"stray argument", []string{"-i", "eth1", "extra"}, `unexpected argument "extra"`},
 	}
 	for _, tc := range tests {
