@@ -12,12 +12,14 @@
 GO        ?= go
 FUZZTIME  ?= 10m
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || ls $$($(GO) env GOPATH)/bin/staticcheck 2>/dev/null)
-E2E_TIMEOUT ?= 20m
+E2E_TIMEOUT ?= 40m
 
 # Debian packages used by the tests, the demo and CI.
 DEB_PACKAGES = iproute2 nmap hping3 arping ndisc6 netcat-openbsd iputils-ping \
 	nftables tcpdump python3-scapy masscan tshark smbclient rpcbind stun-client \
-	dnsutils curl openssh-client systemd netsniff-ng p0f sshpass openssh-server hydra
+	dnsutils curl openssh-client systemd netsniff-ng p0f sshpass openssh-server hydra \
+	telnet ssh-audit openssl sipvicious sipsak mosquitto-clients freetds-bin \
+	python3-impacket freerdp2-x11 xvfb xauth adb redis-tools mbpoll prometheus
 
 .PHONY: all build demo test check unit fuzz fuzz-short e2e bench deps clean
 
@@ -63,7 +65,7 @@ fuzz-short:
 e2e:
 	@echo "== end-to-end tests (network namespaces)"
 	@if [ "$$(id -u)" != 0 ]; then echo "make e2e/test: the end-to-end tests need root" >&2; exit 1; fi
-	MASSCANNED_E2E=1 $(GO) test -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./e2e/...
+	MASSCANNED_E2E=1 $(GO) test -count=1 -p 1 -parallel 4 -timeout $(E2E_TIMEOUT) ./e2e/...
 
 bench:
 	$(GO) test -run XXX -bench . -benchmem ./internal/...

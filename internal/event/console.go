@@ -114,6 +114,14 @@ func (c *Console) Write(e *Event) error {
 			b = kv(b, sanitizeKey(f.Key), valueString(f.Value))
 		}
 	}
+	if e.TCPFP.Set && e.TCPFlags&0x12 == 0x02 {
+		// a SYN's fingerprint (later segments of the connection carry it
+		// in the JSON and logfmt formats)
+		b = kv(b, "tcp_fp", e.TCPFP.Raw())
+		if e.TCPFP.Label != "" {
+			b = kv(b, "os", e.TCPFP.Label)
+		}
+	}
 	if e.Conn.End != "" {
 		b = kv(b, "conn_end", e.Conn.End)
 		b = kv(b, "duration", e.Conn.Duration.Round(time.Millisecond).String())
