@@ -19,7 +19,8 @@ DEB_PACKAGES = iproute2 nmap hping3 arping ndisc6 netcat-openbsd iputils-ping \
 	nftables tcpdump python3-scapy masscan tshark smbclient rpcbind stun-client \
 	dnsutils curl openssh-client systemd netsniff-ng p0f sshpass openssh-server hydra \
 	telnet ssh-audit openssl sipvicious sipsak mosquitto-clients freetds-bin \
-	python3-impacket freerdp2-x11 xvfb xauth adb redis-tools mbpoll prometheus
+	python3-impacket freerdp2-x11 xvfb xauth adb redis-tools mbpoll prometheus \
+	lftp ftp swaks mariadb-client vncsnapshot
 
 .PHONY: all build demo test check unit fuzz fuzz-short e2e bench deps clean
 
