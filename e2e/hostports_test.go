@@ -79,9 +79,9 @@ func curlMasscanned(t *testing.T, l *Lab, port, path string) {
 
 // startHostPorts starts masscanned with --host-ports and waits for its
 // table (the packet socket, which StartRaw waits for, opens first).
-func startHostPorts(t *testing.T, l *Lab, ports string) string {
+func startHostPorts(t *testing.T, l *Lab, ports string, extra ...string) string {
 	t.Helper()
-	l.StartRaw(hostPortsArgs(l, ports)...)
+	l.StartRaw(append(hostPortsArgs(l, ports), extra...)...)
 	for range 200 {
 		out, err := l.InResp(5*time.Second, "nft", "list", "table", "inet", "masscanned_"+l.RespIf)
 		if err == nil {
@@ -239,14 +239,18 @@ func TestHostPorts(t *testing.T) {
 	noMasscannedTable(t, l, "after SIGKILL")
 	checkSSH(t, l, clientKey, hostKey, "after SIGKILL")
 
-	// and a fresh start works
-	startHostPorts(t, l, "tcp:22")
+	// and a fresh start works, unprivileged after the start: the exit's
+	// delete then fails, closing the socket removes the table
+	startHostPorts(t, l, "tcp:22", "--user", "nobody")
 	curlMasscanned(t, l, "80", "/again")
 	checkSSH(t, l, clientKey, hostKey, "after a restart")
 	if err := l.Stop(); err != nil {
 		t.Fatalf("stop: %v\n%s", err, l.Stderr())
 	}
 	noMasscannedTable(t, l, "after the last exit")
+	if strings.Contains(l.Stderr(), "removing the nftables table") {
+		t.Errorf("an error removing the table:\n%s", l.Stderr())
+	}
 }
 
 // TestHostPortsErrors: each refusal is one line on stderr and a non-zero
