@@ -25,6 +25,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/config"
 	"github.com/masscanned-go/masscanned/internal/event"
 	"github.com/masscanned-go/masscanned/internal/hostkeys"
+	"github.com/masscanned-go/masscanned/internal/hostports"
 	"github.com/masscanned-go/masscanned/internal/link"
 	"github.com/masscanned-go/masscanned/internal/link/afpacket"
 	"github.com/masscanned-go/masscanned/internal/link/pcapfile"
@@ -52,6 +53,9 @@ type runner struct {
 	taps   []*capture.Tap     // one per worker with --capture
 	table  *stack.ConnTable   // shared by the workers
 	prom   *promMetrics       // nil without --metrics
+
+	fw        *hostports.Firewall // --host-ports
+	hostLinks []*hostports.Link   // --host-ports: r.links' filters
 }
 
 // workers is the number of workers to run: one per CPU for 0, one for a
@@ -153,6 +157,11 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	defer r.closeLinks()
+	closeFw, err := r.hostPorts(mac)
+	if err != nil {
+		return err
+	}
+	defer closeFw()
 	prom.counters(r)
 	if o.ReadPcap == "" {
 		if o.User != "" {
@@ -418,6 +427,7 @@ func (r *runner) report(msg string, level slog.Level) {
 		args = append(args, "pcap_write_errors", r.rec.WriteErrors())
 	}
 	args = r.captureReport(args)
+	args = r.hostPortsReport(args)
 	if r.capt != nil && r.capt.Dropped()+r.capt.Errors() > 0 {
 		level = max(level, slog.LevelWarn)
 	}

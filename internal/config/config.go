@@ -16,6 +16,7 @@ import (
 
 	"github.com/masscanned-go/masscanned/internal/addrset"
 	"github.com/masscanned-go/masscanned/internal/capture"
+	"github.com/masscanned-go/masscanned/internal/hostports"
 	"github.com/masscanned-go/masscanned/internal/metrics"
 	"github.com/masscanned-go/masscanned/internal/personality"
 	"github.com/masscanned-go/masscanned/internal/profile"
@@ -71,6 +72,11 @@ type Options struct {
 
 	// Metrics is the --metrics listen address ("": off).
 	Metrics string
+
+	// HostPorts: share the host's address, the kernel keeping these
+	// ports (see internal/hostports).
+	HostPorts     string
+	HostPortsSpec hostports.Spec
 
 	// --capture: full-duplex pcapng (see internal/capture).
 	Capture            string
@@ -139,6 +145,7 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.StringVar(&o.CaptureRotateSize, "capture-rotate-size", "", "start the next --capture file before this size is exceeded (suffixes K, M, G, T: powers of 1024)")
 	fs.DurationVar(&o.CaptureRotateEvery, "capture-rotate-every", 0, "start the next --capture file when the current one is this old (e.g. 1h)")
 	fs.IntVar(&o.CaptureQueue, "capture-queue", capture.DefaultQueue, "records (a frame and its replies) per worker buffered for --capture; beyond it packets are counted as dropped")
+	fs.StringVar(&o.HostPorts, "host-ports", "", "share the host's own address on -i: the host keeps these ports (e.g. tcp:22,tcp:443,udp:53) and the replies to its own connections, masscanned answers the rest; installs an nftables table for the run (needs CAP_NET_ADMIN and --self-ip-list naming the address)")
 	fs.BoolVarP(&o.ShowVersion, "version", "V", false, "print the version and exit")
 	fs.BoolVarP(&o.ShowHelp, "help", "h", false, "show this help and exit")
 	o.flags = fs
@@ -238,6 +245,14 @@ func (o *Options) Finish() error {
 	}
 	if o.Capture == "" && (o.CaptureRotateSize != "" || o.CaptureRotateEvery != 0) {
 		return errors.New("--capture-rotate-size and --capture-rotate-every need --capture FILE")
+	}
+	if o.HostPorts != "" {
+		if o.HostPortsSpec, err = hostports.ParseSpec(o.HostPorts); err != nil {
+			return err
+		}
+		if o.Iface == "" || o.Self == nil {
+			return errors.New("--host-ports needs -i IFACE and --self-ip-list or --self-ip-file naming the host's address(es) on it")
+		}
 	}
 	if o.ProfileFile != "" {
 		if o.Profile, err = profile.Load(o.ProfileFile); err != nil {
