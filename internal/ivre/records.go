@@ -366,21 +366,23 @@ func isSTUNRequest(b []byte) bool {
 }
 
 // zeekQType is zeek's DNS::query_types name of a type the DNS handler
-// named ("ANY" is "*", an unnamed type "query-N").
+// named ("ANY" is "*"). A type zeek has no name for is left in RFC 3597's
+// form ("TYPE3"), not zeek's "query-3": IVRE splits the source on its
+// last two "-" (view.py, _extract_passive_DNS_HONEYPOT_QUERY), which
+// zeek's form breaks.
 func zeekQType(s string) string {
-	switch {
-	case s == "ANY":
+	switch s {
+	case "ANY":
 		return "*"
-	case strings.HasPrefix(s, "TYPE"):
-		return "query-" + s[4:]
-	case s == "":
-		return "query-0"
+	case "":
+		return "TYPE0"
 	}
 	return s
 }
 
 // zeekQClass is zeek's DNS::classes name of a class the DNS handler
-// named.
+// named; an unnamed class stays "CLASSn" (zeek's "qclass-n" would break
+// IVRE's parsing, as for types).
 func zeekQClass(s string) string {
 	switch s {
 	case "IN":
@@ -393,11 +395,10 @@ func zeekQClass(s string) string {
 		return "C_NONE"
 	case "ANY":
 		return "C_ANY"
+	case "":
+		return "CLASS0"
 	}
-	if strings.HasPrefix(s, "CLASS") {
-		return "qclass-" + s[5:]
-	}
-	return "qclass-0"
+	return s
 }
 
 func get(a *event.App, key string) (any, bool) {

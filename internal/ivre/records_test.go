@@ -72,7 +72,7 @@ func TestRecords(t *testing.T) {
 			`{"ts":1700000000.250000,"host":"198.51.100.7","recon_type":"PassiveRecon::DNS_HONEYPOT_QUERY","source":"udp/53-*-C_INTERNET","value":"www.example.com"}`}},
 		{"DNS query over TCP, unnamed type and class", []event.Event{tcpEv(53, 0, &event.App{Proto: "dns",
 			Fields: []event.Field{f("qname", "a.example."), f("qtype", "TYPE3"), f("qclass", "CLASS7")}})}, []string{
-			`{"ts":1700000000.250000,"host":"198.51.100.7","recon_type":"PassiveRecon::DNS_HONEYPOT_QUERY","source":"tcp/53-query-3-qclass-7","value":"a.example"}`}},
+			`{"ts":1700000000.250000,"host":"198.51.100.7","recon_type":"PassiveRecon::DNS_HONEYPOT_QUERY","source":"tcp/53-TYPE3-CLASS7","value":"a.example"}`}},
 		{"HTTP request: first bytes, request, client headers", []event.Event{tcpEv(80, uid, &event.App{Proto: "http", Raw: []byte(httpRaw),
 			Fields: []event.Field{f("method", "GET"), f("path", `/a%20b?x="1"`), f("version", "HTTP/1.1"), f("host", "192.0.2.2"),
 				f("user_agent", "curl/7.88.1"), event.AuthField("http", "root", "toor", false)}})}, []string{
