@@ -26,6 +26,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/event"
 	"github.com/masscanned-go/masscanned/internal/hostkeys"
 	"github.com/masscanned-go/masscanned/internal/hostports"
+	"github.com/masscanned-go/masscanned/internal/ivre"
 	"github.com/masscanned-go/masscanned/internal/link"
 	"github.com/masscanned-go/masscanned/internal/link/afpacket"
 	"github.com/masscanned-go/masscanned/internal/link/pcapfile"
@@ -56,6 +57,7 @@ type runner struct {
 
 	fw        *hostports.Firewall // --host-ports
 	hostLinks []*hostports.Link   // --host-ports: r.links' filters
+	ivre      *ivre.Writer        // --ivre
 }
 
 // workers is the number of workers to run: one per CPU for 0, one for a
@@ -219,9 +221,9 @@ func (r *runner) run(ctx context.Context) error {
 			link.Wake(l)
 		}
 	})
+	var s event.Sink
 	if !o.Quiet {
-		s, err := formatSink(o.Format, r.stdout)
-		if err != nil {
+		if s, err = formatSink(o.Format, r.stdout); err != nil {
 			return err
 		}
 		if o.P0fDB != "" {
@@ -232,6 +234,11 @@ func (r *runner) run(ctx context.Context) error {
 			r.log.Info("p0f database", "file", o.P0fDB, "signatures", db.Len())
 			s = &p0f.Sink{Sink: s, DB: db}
 		}
+	}
+	if s, err = r.openIVRE(s); err != nil {
+		return err
+	}
+	if s != nil {
 		r.sink = event.NewAsync(s, o.EventQueue)
 	}
 	if err := r.openCapture(); err != nil {
@@ -428,6 +435,7 @@ func (r *runner) report(msg string, level slog.Level) {
 	}
 	args = r.captureReport(args)
 	args = r.hostPortsReport(args)
+	args = r.ivreReport(args)
 	if r.capt != nil && r.capt.Dropped()+r.capt.Errors() > 0 {
 		level = max(level, slog.LevelWarn)
 	}
@@ -481,6 +489,7 @@ func (r *runner) reload() {
 	if r.capt != nil {
 		r.capt.Reopen()
 	}
+	r.reopenIVRE()
 }
 
 // hostKeys gives the SSH and TLS handlers each host's own keys and

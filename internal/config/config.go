@@ -72,6 +72,8 @@ type Options struct {
 
 	// Metrics is the --metrics listen address ("": off).
 	Metrics string
+	// IVRE is the --ivre file of passive recon records ("": off).
+	IVRE string
 
 	// HostPorts: share the host's address, the kernel keeping these
 	// ports (see internal/hostports).
@@ -141,6 +143,7 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.IntVar(&o.TelnetAcceptAfter, "telnet-accept-after", 0, "accept the Nth password tried on a Telnet connection and give a shell that records every command line and the URLs in it (never executed, never fetched); 0: refuse every login")
 	fs.StringVar(&o.P0fDB, "p0f-db", "", "p0f v3 fingerprint database (Debian: /etc/p0f/p0f.fp) naming the OS of each SYN's TCP/IP fingerprint in events (tcp_fp.os); the raw p0f signature is always recorded")
 	fs.StringVar(&o.Metrics, "metrics", "", "serve Prometheus metrics over HTTP at ADDR:PORT/metrics (a management address: the host's own socket, not the responder's addresses; off by default)")
+	fs.StringVar(&o.IVRE, "ivre", "", "append IVRE passive recon records (the JSON lines of IVRE's zeek passiverecon script, for `ivre passiverecon2db`) of every event to FILE; SIGHUP reopens it")
 	fs.StringVar(&o.Capture, "capture", "", "write every frame received and every reply sent, in order, to pcapng files FILE-000001.pcapng, FILE-000002.pcapng... (FILE's extension kept), each packet commented with its event; SIGHUP starts the next file")
 	fs.StringVar(&o.CaptureRotateSize, "capture-rotate-size", "", "start the next --capture file before this size is exceeded (suffixes K, M, G, T: powers of 1024)")
 	fs.DurationVar(&o.CaptureRotateEvery, "capture-rotate-every", 0, "start the next --capture file when the current one is this old (e.g. 1h)")

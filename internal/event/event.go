@@ -98,6 +98,13 @@ type Event struct {
 	Reason  string // drop reason (Dropped) or why nothing was sent (Received)
 	Layer   string // deepest layer reached: eth, arp, ipv4, ipv6, icmpv4, icmpv6, tcp, udp
 
+	// UID identifies the TCP connection the event belongs to (0: none):
+	// set on the events of a connection the stack tracks (its segments
+	// from the handshake's last ACK on, its timers, its application
+	// events, its end), so that they can be joined. Sinks write it in
+	// zeek's form (AppendUID).
+	UID uint64
+
 	SrcMAC, DstMAC [6]byte
 	EtherType      uint16
 	VLAN           uint16 // 802.1Q VLAN ID + 1 (0 = untagged)
@@ -149,6 +156,9 @@ type ConnEnd struct {
 	BytesOut uint64        // payload bytes sent
 	Proto    string        // application protocol that served it ("" if none)
 	Greeted  bool          // we spoke first (a greeting)
+	PktsIn   uint64        // segments received from the client, its SYN included
+	PktsOut  uint64        // segments we sent, SYN-ACKs included
+	History  History       // zeek conn.log history letters
 }
 
 // Reset clears e for reuse.

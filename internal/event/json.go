@@ -11,13 +11,14 @@ import (
 
 // JSON writes events as JSON lines, one object per event. Keys, in order:
 // ts (RFC 3339, nanoseconds, UTC), kind (only on events no frame caused:
-// "timer", "conn-end"), verdict, reason, layer, mac_src,
+// "timer", "conn-end"), verdict, reason, layer, uid (zeek's "C..." form,
+// on the events of a tracked TCP connection), mac_src,
 // mac_dst, vlan, eth_type (number), ip_src, ip_dst, proto (name or number
 // as a string), port_src, port_dst, tcp_flags (letters), seq, ack,
 // icmp_type, icmp_code, arp_op, payload_len, reply, reply_len, suppressed,
 // app ({"proto": ..., field keys..., "raw": base64}), conn (on a
 // connection-end event: {"end", "duration" in seconds, "bytes_in",
-// "bytes_out", "proto", "greeted"}). Zero or empty fields
+// "bytes_out", "pkts_in", "pkts_out", "history", "proto", "greeted"}). Zero or empty fields
 // are omitted except ts, verdict and layer (icmp_type and icmp_code are
 // kept on ICMP events, where 0 is meaningful; vlan is kept when tagged).
 //
@@ -73,6 +74,10 @@ func (j *JSON) Write(e *Event) error {
 	b = str(b, "reason", e.Reason)
 	b = append(b, `,"layer":`...)
 	b = appendJSONString(b, e.Layer)
+	if e.UID != 0 {
+		b = append(b, `,"uid":"`...)
+		b = append(AppendUID(b, e.UID), '"')
+	}
 	if !zeroMAC(e.SrcMAC) {
 		b = append(b, `,"mac_src":"`...)
 		b = append(appendMAC(b, e.SrcMAC), '"')
@@ -149,6 +154,12 @@ func (j *JSON) Write(e *Event) error {
 		b = strconv.AppendFloat(b, e.Conn.Duration.Seconds(), 'f', 6, 64)
 		b = num(b, "bytes_in", e.Conn.BytesIn)
 		b = num(b, "bytes_out", e.Conn.BytesOut)
+		b = num(b, "pkts_in", e.Conn.PktsIn)
+		b = num(b, "pkts_out", e.Conn.PktsOut)
+		if e.Conn.History.Len() > 0 {
+			b = append(b, `,"history":"`...)
+			b = append(e.Conn.History.AppendTo(b), '"')
+		}
 		b = str(b, "proto", e.Conn.Proto)
 		if e.Conn.Greeted {
 			b = append(b, `,"greeted":true`...)

@@ -57,6 +57,10 @@ func (l *Logfmt) Write(e *Event) error {
 	if e.Reason != "" {
 		b = str(b, "reason", e.Reason)
 	}
+	if e.UID != 0 {
+		b = append(b, " uid="...)
+		b = AppendUID(b, e.UID)
+	}
 	if !zeroMAC(e.SrcMAC) {
 		b = append(b, " mac_src="...)
 		b = appendMAC(b, e.SrcMAC)
@@ -137,6 +141,12 @@ func (l *Logfmt) Write(e *Event) error {
 		b = str(b, "conn_duration", strconv.FormatFloat(e.Conn.Duration.Seconds(), 'f', 3, 64))
 		b = num(b, "conn_bytes_in", e.Conn.BytesIn)
 		b = num(b, "conn_bytes_out", e.Conn.BytesOut)
+		b = num(b, "conn_pkts_in", e.Conn.PktsIn)
+		b = num(b, "conn_pkts_out", e.Conn.PktsOut)
+		if e.Conn.History.Len() > 0 {
+			b = append(b, " conn_history="...)
+			b = e.Conn.History.AppendTo(b)
+		}
 		b = str(b, "conn_proto", e.Conn.Proto)
 		if e.Conn.Greeted {
 			b = str(b, "conn_greeted", "true")

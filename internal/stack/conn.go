@@ -2,6 +2,7 @@ package stack
 
 import (
 	"hash/maphash"
+	"math/rand/v2"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -76,6 +77,11 @@ type conn struct {
 	greetAt  time.Time // zero: no greeting pending
 	until    time.Time // lingering: removed after this
 	in, out  uint64    // payload bytes received / sent
+	uid      uint64    // event.Event.UID of the connection's events
+	pktsIn   uint64    // segments received, the SYN included
+	pktsOut  uint64    // segments sent, the SYN-ACKs included
+	retrans  uint64    // segments of already received payload
+	hist     event.History
 	peer     peer
 	fp       event.TCPFingerprint // of the SYN, when its handshake was tracked
 	stream   app.Stream
@@ -91,6 +97,7 @@ type ConnTable struct {
 	reg     *app.Registry
 	cfg     ConnConfig
 	seed    maphash.Seed
+	uidKey  uint64 // random: uids differ between runs
 	shards  [numShards]connShard
 	entries atomic.Int64
 
@@ -146,6 +153,8 @@ type connShard struct {
 	maxConns   int
 	maxBytes   int
 	evicted    uint64
+	id         uint64 // index in the table
+	uidNext    uint64 // connections numbered so far
 }
 
 // NewConnTable makes a table dispatching application bytes to reg.
@@ -168,7 +177,7 @@ func NewConnTable(reg *app.Registry, cfg ConnConfig) *ConnTable {
 	if reg == nil {
 		reg = &app.Registry{}
 	}
-	t := &ConnTable{reg: reg, cfg: cfg, seed: maphash.MakeSeed()}
+	t := &ConnTable{reg: reg, cfg: cfg, seed: maphash.MakeSeed(), uidKey: rand.Uint64()}
 	t.readyFn = t.markReady
 	pc := (cfg.MaxConns + numShards - 1) / numShards
 	pb := (cfg.MaxBytes + numShards - 1) / numShards
@@ -176,6 +185,7 @@ func NewConnTable(reg *app.Registry, cfg ConnConfig) *ConnTable {
 		t.shards[i].m = make(map[connKey]*conn)
 		t.shards[i].maxConns = pc
 		t.shards[i].maxBytes = pb
+		t.shards[i].id = uint64(i)
 	}
 	return t
 }
@@ -311,6 +321,7 @@ func end(c *conn, why string, ends *[]event.Event, reg *app.Registry, now time.T
 	*ends = append(*ends, event.Event{
 		Time:    now,
 		Kind:    event.KindConnEnd,
+		UID:     c.uid,
 		Verdict: event.Received,
 		Layer:   "tcp",
 		SrcIP:   c.key.client.Addr(),
@@ -326,6 +337,9 @@ func end(c *conn, why string, ends *[]event.Event, reg *app.Registry, now time.T
 			BytesOut: c.out,
 			Proto:    proto,
 			Greeted:  c.greeted,
+			PktsIn:   c.pktsIn,
+			PktsOut:  c.pktsOut,
+			History:  c.hist,
 		},
 	})
 }
@@ -340,4 +354,71 @@ func (sh *connShard) account(before int, c *conn) {
 // we sent (isn+1 .. isn+1+sent, sent counting our FIN).
 func ackInRange(ack, isn, sent uint32) bool {
 	return ack-(isn+1) <= sent
+}
+
+// newUID numbers a new connection of the shard: distinct for every
+// connection of the table (a bijective mix of the shard's counter and
+// index, keyed per table), never 0.
+func (t *ConnTable) newUID(sh *connShard) uint64 {
+	for {
+		sh.uidNext++
+		if u := mix64(sh.uidNext*numShards + sh.id + t.uidKey); u != 0 {
+			return u
+		}
+	}
+}
+
+// mix64 is splitmix64's finalizer, a bijection of uint64.
+func mix64(z uint64) uint64 {
+	z ^= z >> 30
+	z *= 0xbf58476d1ce4e5b9
+	z ^= z >> 27
+	z *= 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+// fromClient accounts for a segment of the client (no SYN: those come
+// before the connection exists) in c's packets and history: as zeek, a
+// FIN or RST gives that letter only, else payload is D, else A.
+func (c *conn) fromClient(flags uint8, payload int) {
+	c.pktsIn++
+	switch {
+	case flags&personality.RST != 0:
+		c.hist.Once('R')
+	case flags&personality.FIN != 0:
+		c.hist.Once('F')
+	case payload > 0:
+		c.hist.Once('D')
+	case flags&personality.ACK != 0:
+		c.hist.Once('A')
+	}
+}
+
+// toClient accounts for a segment we sent on c (never a SYN or RST).
+func (c *conn) toClient(flags uint8, payload int) {
+	c.pktsOut++
+	switch {
+	case flags&personality.FIN != 0:
+		c.hist.Once('f')
+	case payload > 0:
+		c.hist.Once('d')
+	default:
+		c.hist.Once('a')
+	}
+}
+
+// retransmitted accounts for a segment carrying only payload already
+// received: T the first time, then after 10, 100, ... of them (zeek's
+// logarithmic letters).
+func (c *conn) retransmitted() {
+	c.retrans++
+	for n := c.retrans; ; n /= 10 {
+		if n == 1 {
+			c.hist.Add('T')
+			return
+		}
+		if n%10 != 0 {
+			return
+		}
+	}
 }

@@ -204,6 +204,8 @@ func (s *Stack) reset(key connKey) {
 	sh := &t.shards[t.shardIndex(&key)]
 	sh.mu.Lock()
 	if c := sh.m[key]; c != nil {
+		c.fromClient(personality.RST, 0)
+		s.f.ev.UID = c.uid
 		sh.remove(c, event.EndRST, &s.ends, t.reg, s.f.meta.Time)
 		t.entries.Add(-1)
 	}
@@ -262,15 +264,21 @@ func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []b
 			}
 			return
 		}
-		fp := s.synq.take(key)
+		pend := s.synq.take(key)
 		c = sh.newConn()
-		c.fp = fp
+		c.fp = pend.fp
 		c.key, c.isn, c.nextSeq = key, isn, seq
+		c.uid = t.newUID(sh)
+		// the handshake so far: the client's SYN, our SYN-ACK(s)
+		c.pktsIn, c.pktsOut = 1, 1+uint64(pend.tries)
+		c.hist.Add('S')
+		c.hist.Add('h')
+		c.fromClient(flags, len(payload))
 		c.opened, c.last = now, now
 		c.peer = s.peerOf(opts)
 		c.stream.Reset(app.Conn{Transport: app.TCP, Client: key.client, Server: key.server,
 			Personality: s.p.Name, Rand: s.randFn, Now: now})
-		c.stream.Ready, c.stream.Emit = t.readyFn, s.cfg.Emit
+		c.stream.Ready = t.readyFn // Emit: see appEmit
 		if f.host != nil {
 			c.stream.Conn.Service = f.host.Service(key.server.Port())
 			c.stream.Conn.Banners = f.host.Banners
@@ -278,6 +286,7 @@ func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []b
 		}
 		sh.insert(c, &s.ends, t.reg, now)
 		t.entries.Add(1)
+		ev.UID = c.uid
 		s.opened(sh, c, opts, tx)
 		if c.ended {
 			return
@@ -288,6 +297,8 @@ func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []b
 		if opts.ts {
 			c.peer.tsEcho = opts.tsVal
 		}
+		c.fromClient(flags, len(payload))
+		ev.UID = c.uid
 	}
 	if c.fp.Set {
 		ev.TCPFP = c.fp // the connection's SYN, on each of its segments
@@ -300,6 +311,7 @@ func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []b
 		// The handshake's final ACK, a window update or keep-alive.
 		if flags&personality.PSH != 0 && s.p.AckEmptyPush {
 			s.segment(key.client, key.server, c.isn+1+c.sent, c.nextSeq, personality.ACK, nil, opts, tx)
+			c.toClient(personality.ACK, 0)
 		}
 		s.closeIfDone(c, now)
 		return
@@ -308,8 +320,12 @@ func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []b
 	p := payload
 	if d := int32(seq - c.nextSeq); d != 0 {
 		if d > 0 || int(-d) >= len(p) {
+			if d < 0 && len(p) > 0 {
+				c.retransmitted()
+			}
 			ev.Reason = event.ReasonTCPOutOfWindow
 			s.segment(key.client, key.server, c.isn+1+c.sent, c.nextSeq, personality.ACK, nil, opts, tx)
+			c.toClient(personality.ACK, 0)
 			return
 		}
 		p = p[-d:]
@@ -318,6 +334,7 @@ func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []b
 		// data after the client's FIN: nothing more is expected
 		ev.Reason = event.ReasonTCPOutOfWindow
 		s.segment(key.client, key.server, c.isn+1+c.sent, c.nextSeq, personality.ACK, nil, opts, tx)
+		c.toClient(personality.ACK, 0)
 		return
 	}
 	c.nextSeq += uint32(len(p))
@@ -328,6 +345,7 @@ func (s *Stack) segmentIn(key connKey, seq, ack uint32, flags uint8, payload []b
 	if len(p) > 0 && !c.finSent {
 		before := c.stream.Buffered()
 		c.stream.Conn.Now = now
+		s.appEmit(c)
 		var a *event.App
 		reply, a, closing = c.stream.Feed(t.reg, p, t.cfg.MaxBuffer)
 		ev.App = a
@@ -398,6 +416,7 @@ func (s *Stack) opened(sh *connShard, c *conn, opts *tcpOpts, tx *Tx) {
 func (s *Stack) greet(sh *connShard, c *conn, service string, opts *tcpOpts, tx *Tx) {
 	t := s.cfg.Conns
 	c.greetAt = time.Time{}
+	s.appEmit(c)
 	reply, a, closing, ok := c.stream.Greet(t.reg, service)
 	if !ok {
 		return
@@ -429,6 +448,7 @@ func (s *Stack) sendData(c *conn, data []byte, fin bool, opts *tcpOpts, tx *Tx) 
 	c.out += uint64(len(data))
 	for len(data) > mss {
 		s.segment(c.key.client, from, ourSeq, c.nextSeq, personality.ACK, data[:mss], opts, tx)
+		c.toClient(personality.ACK, mss)
 		ourSeq += uint32(mss)
 		data = data[mss:]
 	}
@@ -445,6 +465,22 @@ func (s *Stack) sendData(c *conn, data []byte, fin bool, opts *tcpOpts, tx *Tx) 
 		}
 	}
 	s.segment(c.key.client, from, ourSeq, c.nextSeq, fl, data, opts, tx)
+	c.toClient(fl, len(data))
+}
+
+// appEmit gives c's stream the Emit a library serving it records its
+// events with: the stack's, the events tagged with c's uid. It is made
+// when the stream first gets bytes or a greeting (a handshake alone
+// allocates nothing) and before a library can start.
+func (s *Stack) appEmit(c *conn) {
+	if c.stream.Emit != nil || s.cfg.Emit == nil {
+		return
+	}
+	uid, emit := c.uid, s.cfg.Emit
+	c.stream.Emit = func(e *event.Event) {
+		e.UID = uid
+		emit(e)
+	}
 }
 
 // closeIfDone ends a connection whose FINs were both exchanged. It

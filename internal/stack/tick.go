@@ -71,13 +71,14 @@ func synLifetime(retries []time.Duration) time.Duration {
 	return d
 }
 
-// take removes k's pending handshake and returns its SYN's fingerprint.
-func (q *synQueue) take(k connKey) (fp event.TCPFingerprint) {
+// take removes k's pending handshake and returns it (the zero pending
+// when there was none).
+func (q *synQueue) take(k connKey) (p pending) {
 	if len(q.m) != 0 {
-		fp = q.m[k].fp
+		p = q.m[k]
 		delete(q.m, k)
 	}
-	return fp
+	return p
 }
 
 func (q *synQueue) remove(k connKey) {
@@ -139,6 +140,7 @@ func (s *Stack) pump(c *conn, now time.Time, tx *Tx) {
 		return
 	}
 	s.fromPeer(c.key, &c.peer, now)
+	s.tickEv.UID = c.uid
 	n0 := tx.Len()
 	o := tcpOpts{ts: c.peer.ts, tsVal: c.peer.tsEcho}
 	s.sendData(c, b, done, &o, tx)
@@ -229,6 +231,7 @@ func (s *Stack) tickShard(sh *connShard, now time.Time, tx *Tx) {
 			// A server closes a connection that stays silent (nginx's
 			// client_header_timeout, sshd's LoginGraceTime): FIN.
 			s.fromPeer(c.key, &c.peer, now)
+			s.tickEv.UID = c.uid
 			n0 := tx.Len()
 			why := event.EndIdle
 			if c.why == event.EndClose {
@@ -246,6 +249,7 @@ func (s *Stack) tickShard(sh *connShard, now time.Time, tx *Tx) {
 			s.pump(c, now, tx) // output the ready queue missed, if any
 		case !c.greetAt.IsZero() && !now.Before(c.greetAt) && c.in == 0:
 			s.fromPeer(c.key, &c.peer, now)
+			s.tickEv.UID = c.uid
 			n0 := tx.Len()
 			o := tcpOpts{ts: c.peer.ts, tsVal: c.peer.tsEcho}
 			svc := wellKnownService(c.key.server.Port())
