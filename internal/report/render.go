@@ -125,9 +125,11 @@ func numBar(n, max uint64) cell {
 	return c
 }
 
-func txt(s string) cell       { return cell{Text: s} }
-func mono(s string) cell      { return cell{Text: s, Class: "mono wrap"} }
-func timeCell(ns int64) cell  { return cell{Text: fmtTime(ns), Class: "nowrap", V: strconv.FormatInt(ns/1e6, 10)} }
+func txt(s string) cell  { return cell{Text: s} }
+func mono(s string) cell { return cell{Text: s, Class: "mono wrap"} }
+func timeCell(ns int64) cell {
+	return cell{Text: fmtTime(ns), Class: "nowrap", V: strconv.FormatInt(ns/1e6, 10)}
+}
 func pct(n, total uint64) string {
 	if total == 0 {
 		return "0%"
