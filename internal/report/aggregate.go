@@ -118,6 +118,39 @@ type Aggregator struct {
 	tlsConns map[string]struct{}
 	hist     *histogram
 	ev       jsonEvent
+	intern   map[string]string
+	pairKeys map[[2]string]string // memo of kind/verdict and verdict/reason keys
+	portKeys map[uint32]string    // memo of proto/port keys
+}
+
+// pairKey is a+"\x00"+b, allocated once per pair.
+func (a *Aggregator) pairKey(x, y string) string {
+	if k, ok := a.pairKeys[[2]string{x, y}]; ok {
+		return k
+	}
+	k := x + "\x00" + y
+	if len(a.pairKeys) < maxIntern {
+		a.pairKeys[[2]string{x, y}] = k
+	}
+	return k
+}
+
+// portKey is proto/port ("tcp/80"), allocated once per port.
+func (a *Aggregator) portKey(proto string, port uint16) string {
+	var p uint32
+	switch proto {
+	case "udp":
+		p = 1
+	case "sctp":
+		p = 2
+	}
+	id := p<<16 | uint32(port)
+	if k, ok := a.portKeys[id]; ok {
+		return k
+	}
+	k := proto + "/" + strconv.Itoa(int(port))
+	a.portKeys[id] = k
+	return k
 }
 
 // New returns an empty aggregator.
@@ -134,7 +167,8 @@ func New(opt Options) *Aggregator {
 		creds: items(), commands: items(), urls: items(),
 		userAgents: items(), ja3: items(), ja4: items(), hassh: items(), sshBanners: items(), tcpfp: items(), sni: items(),
 		tlsConns: make(map[string]struct{}),
-		hist:     newHistogram(histBuckets),
+		intern:   make(map[string]string), pairKeys: make(map[[2]string]string), portKeys: make(map[uint32]string),
+		hist: newHistogram(histBuckets),
 	}
 }
 
@@ -184,7 +218,7 @@ func (a *Aggregator) Read(name string, r io.Reader) error {
 
 // AddLine aggregates one JSON event line.
 func (a *Aggregator) AddLine(line []byte) error {
-	if err := decode(line, &a.ev); err != nil {
+	if err := decode(line, &a.ev, a.intern); err != nil {
 		return err
 	}
 	return a.add(&a.ev)
@@ -212,9 +246,9 @@ func (a *Aggregator) add(e *jsonEvent) error {
 		kind = "frame"
 	}
 	a.verdicts.add(e.Verdict, t)
-	a.kinds.add(kind+"\x00"+e.Verdict, t)
+	a.kinds.add(a.pairKey(kind, e.Verdict), t)
 	if e.Reason != "" {
-		a.reasons.add(e.Verdict+"\x00"+e.Reason, t)
+		a.reasons.add(a.pairKey(e.Verdict, e.Reason), t)
 	}
 	if e.Reply != "" {
 		a.replies.add(e.Reply, t)
@@ -251,12 +285,14 @@ func (a *Aggregator) add(e *jsonEvent) error {
 			src.X[0]++
 		}
 		if ip, err := netip.ParseAddr(e.IPSrc); err == nil {
-			bits := 24
-			if ip.Is6() && !ip.Is4In6() {
-				bits = 48
-			}
-			if p, err := ip.Unmap().Prefix(bits); err == nil {
+			// an IPv4 network is kept as the address's first three
+			// numbers (no allocation), an IPv6 one as its /48
+			if i := strings.LastIndexByte(e.IPSrc, '.'); ip.Is4() && i > 0 {
+				a.nets.add(e.IPSrc[:i], t)
+			} else if p, err := ip.Unmap().Prefix(48); err == nil && ip.Is6() && !ip.Is4In6() {
 				a.nets.add(p.String(), t)
+			} else if p, err := ip.Unmap().Prefix(24); err == nil {
+				a.nets.add(strings.TrimSuffix(p.Addr().String(), ".0"), t)
 			}
 		}
 	}
@@ -265,14 +301,10 @@ func (a *Aggregator) add(e *jsonEvent) error {
 	}
 	var port *entry
 	if (e.Proto == "tcp" || e.Proto == "udp" || e.Proto == "sctp") && e.PortDst != 0 {
-		port, _ = a.ports.add(e.Proto+"/"+strconv.Itoa(int(e.PortDst)), t)
+		port, _ = a.ports.add(a.portKey(e.Proto, e.PortDst), t)
 		if syn {
 			port.X[0]++
 		}
-	}
-	conn := ""
-	if e.IPSrc != "" && e.Proto == "tcp" {
-		conn = e.IPSrc + "|" + strconv.Itoa(int(e.PortSrc)) + "|" + e.IPDst + "|" + strconv.Itoa(int(e.PortDst))
 	}
 
 	if c := e.Conn; c != nil && c.End != "" {
@@ -290,8 +322,10 @@ func (a *Aggregator) add(e *jsonEvent) error {
 		s.BytesIn += c.BytesIn
 		s.BytesOut += c.BytesOut
 		s.DurationSum += c.Duration
-		if conn != "" {
-			delete(a.tlsConns, conn)
+		if len(a.tlsConns) > 0 {
+			if conn := connKey(e); conn != "" {
+				delete(a.tlsConns, conn)
+			}
 		}
 	}
 
@@ -306,12 +340,20 @@ func (a *Aggregator) add(e *jsonEvent) error {
 		}
 		s := a.service(name)
 		s.Records++
-		a.appFields(e, ap, s, src, conn, t)
+		a.appFields(e, ap, s, src, t)
 	}
 	return nil
 }
 
-func (a *Aggregator) appFields(e *jsonEvent, ap *jsonApp, s *Service, src *entry, conn string, t int64) {
+// connKey names e's TCP connection ("" if none).
+func connKey(e *jsonEvent) string {
+	if e.IPSrc == "" || e.Proto != "tcp" {
+		return ""
+	}
+	return e.IPSrc + "|" + strconv.Itoa(int(e.PortSrc)) + "|" + e.IPDst + "|" + strconv.Itoa(int(e.PortDst))
+}
+
+func (a *Aggregator) appFields(e *jsonEvent, ap *jsonApp, s *Service, src *entry, t int64) {
 	if au := &ap.Auth; au.OK {
 		a.Credentials++
 		s.Credentials++
@@ -322,7 +364,7 @@ func (a *Aggregator) appFields(e *jsonEvent, ap *jsonApp, s *Service, src *entry
 		if proto == "" {
 			proto = ap.Proto
 		}
-		key := proto + "\x00" + string(au.User) + "\x00" + string(au.Password) + "\x00" + string(au.Hash) + "\x00" + string(au.Format)
+		key := proto + "\x00" + string(au.User) + "\x00" + string(au.Password) + "\x00" + string(au.Hash) + "\x00" + au.Form
 		c, isNew := a.creds.add(key, t)
 		if isNew {
 			c.Info = []string{e.IPSrc}
@@ -349,8 +391,10 @@ func (a *Aggregator) appFields(e *jsonEvent, ap *jsonApp, s *Service, src *entry
 	}
 	if ap.Method != "" && ap.Path != "" {
 		scheme := "http"
-		if _, ok := a.tlsConns[conn]; ok && conn != "" {
-			scheme = "https"
+		if len(a.tlsConns) > 0 {
+			if _, ok := a.tlsConns[connKey(e)]; ok {
+				scheme = "https"
+			}
 		}
 		host := string(ap.Host)
 		if host == "" {
@@ -382,14 +426,14 @@ func (a *Aggregator) appFields(e *jsonEvent, ap *jsonApp, s *Service, src *entry
 		if ap.SNI != "" {
 			a.sni.add(string(ap.SNI), t)
 		}
-		if conn != "" {
+		if conn := connKey(e); conn != "" {
 			if len(a.tlsConns) >= maxTLSConns {
 				clear(a.tlsConns)
 			}
 			a.tlsConns[conn] = struct{}{}
 		}
 	}
-	if ap.HASSH != "" && len(ap.Kex) > 0 {
+	if ap.HASSH != "" && ap.Kex {
 		a.hassh.add(string(ap.HASSH), t)
 	}
 	if ap.Proto == "ssh" && ap.Banner != "" {

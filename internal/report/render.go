@@ -329,7 +329,7 @@ func (a *Aggregator) sourceSection(top int) *section {
 	}
 	t.Note = note(a.sources, len(es), "sources")
 	s.Tables = append(s.Tables, t,
-		simpleTable("top-nets", "Top source networks", "network", "events", a.nets, top, "no source network"),
+		netTable(a.nets, top),
 		simpleTable("top-dests", "Sensor addresses reached", "address", "events", a.dests, top, "no destination address"))
 	return s
 }
@@ -527,4 +527,16 @@ func firstN(es []*entry) uint64 {
 		return 0
 	}
 	return es[0].N
+}
+
+// netTable lists the source networks: IPv4 ones are kept as their first
+// three numbers.
+func netTable(c *counter, top int) *table {
+	t := simpleTable("top-nets", "Top source networks", "network", "events", c, top, "no source network")
+	for _, r := range t.Rows {
+		if !strings.Contains(r[0].Text, "/") {
+			r[0].Text += ".0/24"
+		}
+	}
+	return t
 }
