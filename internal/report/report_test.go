@@ -543,21 +543,3 @@ func TestMillion(t *testing.T) {
 		t.Errorf("page of %d bytes", len(page))
 	}
 }
-
-// TestWriteBenchFile writes benchLines to $REPORT_BENCH_FILE (a manual
-// helper for timing the command on a million events).
-func TestWriteBenchFile(t *testing.T) {
-	path := os.Getenv("REPORT_BENCH_FILE")
-	if path == "" {
-		t.Skip("REPORT_BENCH_FILE not set")
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	for _, l := range benchLines(1000000) {
-		f.Write(l)
-		f.Write([]byte("\n"))
-	}
-}
