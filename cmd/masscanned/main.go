@@ -25,6 +25,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "report" {
+		os.Exit(runReport(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -33,6 +36,7 @@ const usageHead = `masscanned - network responder: answer them all, let them tal
 Usage:
   masscanned -i IFACE [options]         answer on a live interface (root or CAP_NET_RAW)
   masscanned --read-pcap FILE [options] replay a capture, optionally --write-pcap the replies
+  masscanned report [-o OUT.html] [EVENTS...]  an HTML report of JSON events (see report --help)
 
 Options:
 `
