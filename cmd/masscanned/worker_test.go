@@ -163,7 +163,7 @@ func wkSYNACK(t testing.TB, st *stack.Stack, sport uint16) []byte {
 }
 
 // The worker answers every frame of a batch, in order, with one Send per
-// batch (at most maxOutFrames replies each), and passes each frame's event
+// batch (at most txBurst replies each), and passes each frame's event
 // to the metrics and the sink in order.
 func TestWorkerBatches(t *testing.T) {
 	for _, batch := range []int{1, 7, 64, 200} {
@@ -199,9 +199,10 @@ func TestWorkerBatches(t *testing.T) {
 					t.Fatalf("reply %d is not the SYN-ACK of frame %d (event port %d): %v", i, i, ports[i], p)
 				}
 			}
-			wantSends := 0 // a Send per batch, or per maxOutFrames replies of a larger one
-			for left := total; left > 0; left -= batch {
-				wantSends += (min(left, batch) + maxOutFrames - 1) / maxOutFrames
+			wantSends := 0 // a Send per batch (read txBurst at most), per txBurst replies
+			b := min(batch, txBurst)
+			for left := total; left > 0; left -= b {
+				wantSends += (min(left, b) + txBurst - 1) / txBurst
 			}
 			if m.sends != uint64(wantSends) {
 				t.Errorf("%d Send calls for %d frames in batches of %d, want %d", m.sends, total, batch, wantSends)
