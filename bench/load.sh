@@ -7,6 +7,9 @@
 #
 # usage: sudo bench/load.sh [DURATION_S] [WARMUP_S]     (defaults 5 1)
 # env:   MASSCANNED=path/to/binary (default: built from this checkout)
+#        TX_MODES="ring sendmmsg write"  AF_PACKET transmit modes to run
+#                 (MASSCANNED_AFPACKET_TX), each measured in turn
+#        BASELINE=path/to/other/binary    also measured (e.g. an older build)
 set -euo pipefail
 DUR=${1:-5}
 WARM=${2:-1}
@@ -97,19 +100,33 @@ K=$REPLIES KO=$OFFERED
 kill "$LP" 2>/dev/null || true; wait "$LP" 2>/dev/null || true
 ip -n "$R" addr del $RIP/24 dev "$VR"
 
-# (b) masscanned, responder kernel silenced
+# (b) masscanned, responder kernel silenced, once per transmit mode (and
+# the baseline binary if given)
 ip netns exec "$R" nft 'table inet bench { chain in { type filter hook input priority 0; policy drop; }; }'
-ip netns exec "$R" taskset -c 1 "$BIN" -i "$VR" --no-rate-limit -q --self-ip-list $RIP 2>"$TMP/mc.err" &
-MP=$!
-PIDS+=("$MP")
-for _ in $(seq 50); do grep -q packet /proc/$MP/net/packet 2>/dev/null && [ "$(wc -l </proc/$MP/net/packet)" -gt 1 ] && break; sleep 0.1; done
-sleep 0.5
-measure "masscanned (--no-rate-limit -q)" "$MP"
-M=$REPLIES MO=$OFFERED MC=$CPU
-kill -INT "$MP"; wait "$MP" 2>/dev/null || true
+RESULTS=()
+run_mc() { # NAME BINARY TXMODE
+	local name=$1 bin=$2 mode=$3
+	ip netns exec "$R" env MASSCANNED_AFPACKET_TX="$mode" taskset -c 1 "$bin" -i "$VR" --no-rate-limit -q --self-ip-list $RIP 2>"$TMP/mc.err" &
+	local mp=$!
+	PIDS+=("$mp")
+	for _ in $(seq 50); do [ "$(wc -l </proc/$mp/net/packet 2>/dev/null || echo 0)" -gt 1 ] && break; sleep 0.1; done
+	sleep 0.5
+	measure "$name" "$mp"
+	kill -INT "$mp"; wait "$mp" 2>/dev/null || true
+	grep -o 'frames=.*kernel_drops=[0-9]*' "$TMP/mc.err" | sed 's/^/    exit: /' || true
+	RESULTS+=("$name|$REPLIES|$OFFERED|$CPU")
+}
+for mode in ${TX_MODES:-ring sendmmsg write}; do
+	run_mc "masscanned tx=$mode" "$BIN" "$mode"
+done
+if [ -n "${BASELINE:-}" ]; then
+	run_mc "baseline $(basename "$BASELINE")" "$BASELINE" ""
+fi
 echo
 printf 'offered (kernel run)      %8d pps\n' "$KO"
-printf 'offered (masscanned run)  %8d pps\n' "$MO"
-printf 'kernel replies/s          %8d\n' "$K"
-printf 'masscanned replies/s      %8d  (CPU %d %% of one core)\n' "$M" "$MC"
-awk -v m="$M" -v k="$K" 'BEGIN { if (k > 0) printf "ratio masscanned/kernel   %8.2f\n", m / k }'
+printf 'kernel replies/s          %8d  (%d %% of offered)\n' "$K" "$(( KO > 0 ? K * 100 / KO : 0 ))"
+for r in "${RESULTS[@]}"; do
+	IFS='|' read -r name rep off cpu <<<"$r"
+	awk -v n="$name" -v m="$rep" -v o="$off" -v k="$K" -v c="$cpu" 'BEGIN {
+		printf "%-28s replies/s %8d  %3d %% of offered %8d  CPU %3d %%  ratio to kernel %5.2f\n", n, m, (o > 0 ? m * 100 / o : 0), o, c, (k > 0 ? m / k : 0) }'
+done

@@ -108,6 +108,9 @@ func (r *runner) openLinks() ([6]byte, error) {
 		mac = [6]byte(hw)
 	}
 	opts := afpacket.Options{BlockCount: o.RingMB, Promisc: o.Promisc || (len(hw) == 6 && [6]byte(hw) != mac)}
+	if opts.TX, err = afpacketTX(); err != nil {
+		return mac, err
+	}
 	n := r.workers()
 	if n > 1 {
 		opts.FanoutGroup = uint16(os.Getpid())
@@ -164,6 +167,7 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	defer closeFw()
+	r.logLinks()
 	prom.counters(r)
 	if o.ReadPcap == "" {
 		if o.User != "" {
@@ -351,65 +355,16 @@ func (r *runner) run(ctx context.Context) error {
 	return nil
 }
 
-// work is one worker's loop: a frame in, replies out, its event to the
-// sink (counted by mc), frame and replies to the capture tap (nil: none),
-// until the link is drained or exhausted.
+// work is one worker's loop (worker.go): a batch of frames in, replies
+// out, each frame's event to the sink (counted by mc) and frame and
+// replies to the capture tap (nil: none), until the link is drained or
+// exhausted.
 func (r *runner) work(l link.Link, st *stack.Stack, mc *metrics.Counters, tap *capture.Tap) error {
-	var (
-		fr       link.Frame
-		tx       stack.Tx
-		ev       event.Event
-		lastTick time.Time
-	)
-	if tap != nil {
-		tap.Bind(&tx)
+	var sink func(*event.Event)
+	if r.sink != nil {
+		sink = r.sink.Emit
 	}
-	send := func() {
-		for i := 0; i < tx.Len(); i++ {
-			if err := l.Send(tx.Frame(i)); err != nil {
-				r.log.Debug("send failed", "err", err)
-			}
-		}
-	}
-	// Timers run from frame times (a capture replays its own clock) and,
-	// on a quiet live link, from the clock when Recv gives up.
-	tick := func(now time.Time) {
-		if !st.Ready() && now.Sub(lastTick) < stack.TickInterval {
-			return
-		}
-		lastTick = now
-		tx.Reset()
-		st.Tick(now, &tx)
-		send()
-		if tap != nil {
-			tap.Tick(now)
-		}
-	}
-	for {
-		err := link.RecvTimeout(l, &fr, stack.TickInterval)
-		if errors.Is(err, link.ErrTimeout) {
-			tick(time.Now())
-			continue
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, link.ErrClosed) {
-				return nil
-			}
-			return err
-		}
-		ev.Reset()
-		tx.Reset()
-		st.Handle(fr.Data, stack.Meta{Time: fr.Time, ChecksumNotReady: fr.ChecksumNotReady}, &tx, &ev)
-		send()
-		mc.Frame(&ev)
-		if r.sink != nil {
-			r.sink.Emit(&ev)
-		}
-		if tap != nil {
-			tap.Frame(fr.Time, fr.Data, &ev)
-		}
-		tick(fr.Time)
-	}
+	return newWorker(l, st, mc, sink, tap, r.log).run()
 }
 
 // report logs counters summed over the workers; dropped events raise it

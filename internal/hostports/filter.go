@@ -216,39 +216,45 @@ func NewLink(l link.Link, f *Filter) *Link { return &Link{Link: l, f: f} }
 // HostFrames counts the frames left to the host's kernel.
 func (l *Link) HostFrames() uint64 { return l.host.Load() }
 
-// Recv returns the next frame that is not the host's.
-func (l *Link) Recv(fr *link.Frame) error {
+// Recv implements link.Link: the wrapped link's batch without the host's
+// frames, compacted in place. A batch of host frames only does not count
+// as one: Recv waits for the next, within what is left of timeout.
+func (l *Link) Recv(frames []link.Frame, timeout time.Duration) (int, error) {
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
 	for {
-		if err := l.Link.Recv(fr); err != nil {
-			return err
+		n, err := l.Link.Recv(frames, timeout)
+		k := 0
+		for i := 0; i < n; i++ {
+			if l.f.Host(frames[i].Data) {
+				l.host.Add(1)
+				continue
+			}
+			frames[k] = frames[i]
+			k++
 		}
-		if !l.f.Host(fr.Data) {
-			return nil
+		if k > 0 || err != nil {
+			return k, err
 		}
-		l.host.Add(1)
+		if timeout > 0 {
+			if timeout = time.Until(deadline); timeout <= 0 {
+				return 0, link.ErrTimeout
+			}
+		}
 	}
 }
 
-// RecvTimeout is Recv giving up after d (the host's frames do not extend
-// it).
-func (l *Link) RecvTimeout(fr *link.Frame, d time.Duration) error {
-	var deadline time.Time
-	for {
-		if err := link.RecvTimeout(l.Link, fr, d); err != nil {
-			return err
-		}
-		if !l.f.Host(fr.Data) {
-			return nil
-		}
-		l.host.Add(1)
-		now := time.Now()
-		if deadline.IsZero() {
-			deadline = now.Add(d)
-		}
-		if d = deadline.Sub(now); d <= 0 {
-			return link.ErrTimeout
-		}
+// BatchSize passes the wrapped link's batch size on.
+func (l *Link) BatchSize() int { return link.BatchSize(l.Link) }
+
+// Interface passes the wrapped link's interface facts on.
+func (l *Link) Interface() link.Info {
+	if i, ok := l.Link.(link.Interfacer); ok {
+		return i.Interface()
 	}
+	return link.Info{Queue: -1}
 }
 
 // Drain drains the wrapped link.

@@ -186,23 +186,26 @@ type fakeLink struct {
 	stats  link.Stats
 }
 
-func (l *fakeLink) Recv(f *link.Frame) error {
+// Recv returns one frame per call (the filter must wait past batches of
+// host frames), then io.EOF, or ErrTimeout with a timeout.
+func (l *fakeLink) Recv(f []link.Frame, timeout time.Duration) (int, error) {
 	if len(l.frames) == 0 {
-		return io.EOF
+		if timeout > 0 {
+			return 0, link.ErrTimeout
+		}
+		return 0, io.EOF
 	}
-	f.Data, l.frames = l.frames[0], l.frames[1:]
-	l.stats.Received++
-	return nil
-}
-func (l *fakeLink) Send([]byte) error { return nil }
-func (l *fakeLink) Close() error      { return nil }
-func (l *fakeLink) Stats() link.Stats { return l.stats }
-func (l *fakeLink) RecvTimeout(f *link.Frame, _ time.Duration) error {
-	if len(l.frames) == 0 {
-		return link.ErrTimeout
+	n := 0
+	for n < len(f) && n < 2 && len(l.frames) > 0 {
+		f[n].Data, l.frames = l.frames[0], l.frames[1:]
+		l.stats.Received++
+		n++
 	}
-	return l.Recv(f)
+	return n, nil
 }
+func (l *fakeLink) Send(fr [][]byte) (int, error) { return len(fr), nil }
+func (l *fakeLink) Close() error                  { return nil }
+func (l *fakeLink) Stats() link.Stats             { return l.stats }
 
 func TestLink(t *testing.T) {
 	mine := ipv4(client4, shared4, 6, ports(40000, 80, 20))
@@ -212,23 +215,24 @@ func TestLink(t *testing.T) {
 		l := NewLink(fl, testFilter())
 		var got int
 		for {
-			var fr link.Frame
-			var err error
+			fr := make([]link.Frame, 4)
+			timeout := time.Duration(0)
 			if timed {
-				err = link.RecvTimeout(l, &fr, time.Hour)
-			} else {
-				err = l.Recv(&fr)
+				timeout = time.Hour
 			}
+			n, err := l.Recv(fr, timeout)
 			if errors.Is(err, io.EOF) || errors.Is(err, link.ErrTimeout) {
 				break
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if string(fr.Data) != string(mine) {
-				t.Fatalf("timed %v: Recv returned a host frame", timed)
+			for _, f := range fr[:n] {
+				if string(f.Data) != string(mine) {
+					t.Fatalf("timed %v: Recv returned a host frame", timed)
+				}
+				got++
 			}
-			got++
 		}
 		if got != 2 || l.HostFrames() != 4 || l.Stats().Received != 6 {
 			t.Errorf("timed %v: %d frames to masscanned, %d to the host, %d received; want 2, 4, 6", timed, got, l.HostFrames(), l.Stats().Received)

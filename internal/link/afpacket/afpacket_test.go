@@ -5,9 +5,11 @@ package afpacket
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -73,8 +75,8 @@ func TestRecvSend(t *testing.T) {
 
 	// Our own transmissions are not read back.
 	out := ethFrame(n.macG, n.macR, u16(0x88b5), []byte("masscanned-test-out"))
-	if err := l.Send(out); err != nil {
-		t.Fatal(err)
+	if n, err := l.Send([][]byte{out}); err != nil || n != 1 {
+		t.Fatal(n, err)
 	}
 	if got := p.recvMatch(t, []byte("masscanned-test-out")); !bytes.Equal(got, out) {
 		t.Fatalf("peer got % x", got)
@@ -179,9 +181,9 @@ func TestCloseUnblocksRecv(t *testing.T) {
 			started := make(chan struct{})
 			go func() {
 				close(started)
-				var f link.Frame
+				fs := make([]link.Frame, 4)
 				for {
-					if err := l.Recv(&f); err != nil {
+					if _, err := l.Recv(fs, 0); err != nil {
 						errc <- err
 						return
 					}
@@ -194,11 +196,10 @@ func TestCloseUnblocksRecv(t *testing.T) {
 			if err := <-errc; !errors.Is(err, link.ErrClosed) {
 				t.Fatalf("Recv after Close: %v", err)
 			}
-			var f link.Frame
-			if err := l.Recv(&f); !errors.Is(err, link.ErrClosed) {
+			if _, err := l.Recv(make([]link.Frame, 4), 0); !errors.Is(err, link.ErrClosed) {
 				t.Fatalf("second Recv after Close: %v", err)
 			}
-			if err := l.Send([]byte{1}); !errors.Is(err, link.ErrClosed) {
+			if _, err := l.Send([][]byte{{1}}); !errors.Is(err, link.ErrClosed) {
 				t.Fatalf("Send after Close: %v", err)
 			}
 			if err := l.Close(); err != nil {
@@ -226,58 +227,149 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// A burst queued before reading: several frames per block, all read back
-// in order, with blocks returned to the kernel as they are consumed.
+// A burst queued before reading: several frames per block, read back in
+// batches (never more than asked, never across two blocks), all in order,
+// with blocks returned to the kernel as they are consumed.
 func TestBurstInOrder(t *testing.T) {
-	n := newTestNet(t)
-	l := n.openLink(t, Options{BlockSize: os.Getpagesize(), BlockCount: 8})
-	p := n.openPeer(t)
-	const count = 60
-	for round := range 3 {
-		for i := range count {
-			p.send(t, ethFrame(n.macR, n.macG, u16(0x88b5), []byte("masscanned-burst"), u16(uint16(round*count+i))))
-		}
-		for i := range count {
-			f := recvFrame(t, l, hasMarker([]byte("masscanned-burst")))
-			got := int(f.Data[len(f.Data)-2])<<8 | int(f.Data[len(f.Data)-1])
-			if got != round*count+i {
-				t.Fatalf("round %d: frame %d has sequence %d", round, i, got)
+	for _, batch := range []int{1, 7, 64} {
+		t.Run(fmt.Sprint("batch=", batch), func(t *testing.T) {
+			n := newTestNet(t)
+			l := n.openLink(t, Options{BlockSize: os.Getpagesize(), BlockCount: 8})
+			p := n.openPeer(t)
+			const count = 60
+			fs := make([]link.Frame, batch)
+			multi := false
+			for round := range 3 {
+				for i := range count {
+					p.send(t, ethFrame(n.macR, n.macG, u16(0x88b5), []byte("masscanned-burst"), u16(uint16(round*count+i))))
+				}
+				for i := 0; i < count; {
+					k, err := l.Recv(fs, 5*time.Second)
+					if err != nil {
+						t.Fatalf("round %d: %v", round, err)
+					}
+					if k < 1 || k > batch {
+						t.Fatalf("Recv returned %d frames for a batch of %d", k, batch)
+					}
+					multi = multi || k > 1
+					// the whole batch is intact until the next Recv
+					for _, f := range fs[:k] {
+						if !bytes.Contains(f.Data, []byte("masscanned-burst")) {
+							continue // the kernel's own chatter
+						}
+						got := int(f.Data[len(f.Data)-2])<<8 | int(f.Data[len(f.Data)-1])
+						if got != round*count+i {
+							t.Fatalf("round %d: frame %d has sequence %d", round, i, got)
+						}
+						i++
+					}
+				}
 			}
-		}
+			if batch > 1 && !multi {
+				t.Error("never more than one frame per Recv")
+			}
+			if st := l.Stats(); st.KernelDrops != 0 {
+				t.Fatalf("kernel drops: %+v", st)
+			}
+		})
 	}
-	if st := l.Stats(); st.KernelDrops != 0 {
-		t.Fatalf("kernel drops: %+v", st)
+}
+
+// Send transmits batches in order with every transmit mode, also batches
+// larger than the transmit ring (it waits for free slots).
+func TestSendBatch(t *testing.T) {
+	for _, mode := range []TXMode{TXRing, TXSendmmsg, TXWrite} {
+		t.Run(string(mode), func(t *testing.T) {
+			n := newTestNet(t)
+			l := n.openLink(t, Options{BlockSize: 64 << 10, BlockCount: 2, TX: mode, TXFrames: 32, Batch: 16})
+			if got := l.Interface(); got.Name != ifR || !strings.Contains(got.Backend, "tx "+string(mode)) || got.Queue != -1 || len(got.MAC) != 6 {
+				t.Fatalf("interface %+v", got)
+			}
+			p := n.openPeer(t)
+			if err := unix.SetsockoptInt(p.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20); err != nil {
+				t.Fatal(err)
+			}
+			const total = 300
+			var batch [][]byte
+			sent := 0
+			for i := range total {
+				pad := bytes.Repeat([]byte{'p'}, i%200)
+				batch = append(batch, ethFrame(n.macG, n.macR, u16(0x88b5), []byte("masscanned-tx"), u16(uint16(i)), pad))
+				if len(batch) == 1+i%97 || i == total-1 { // batches of 1 to 97 frames
+					k, err := l.Send(batch)
+					if err != nil || k != len(batch) {
+						t.Fatalf("Send of %d: %d, %v", len(batch), k, err)
+					}
+					sent += k
+					batch = batch[:0]
+				}
+			}
+			for i := range total {
+				got := p.recvMatch(t, []byte("masscanned-tx"))
+				if seq := int(got[len("masscanned-tx")+14])<<8 | int(got[len("masscanned-tx")+15]); seq != i {
+					t.Fatalf("frame %d has sequence %d", i, seq)
+				}
+				if len(got) != 14+len("masscanned-tx")+2+i%200 {
+					t.Fatalf("frame %d: %d bytes", i, len(got))
+				}
+			}
+			if st := l.Stats(); st.Sent != total || st.SendErrors != 0 || sent != total {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+	if _, err := ParseTXMode("mmap"); err == nil {
+		t.Error("ParseTXMode accepted mmap")
 	}
 }
 
 // Recv and Send do not allocate on the packet path (tagged frames are
-// copied into the link's own buffer).
+// copied into the link's own buffer), with every transmit mode; tagged and
+// untagged frames of one batch all stay intact until the next Recv.
 func TestNoAllocs(t *testing.T) {
-	n := newTestNet(t)
-	l := n.openLink(t, Options{BlockSize: 64 << 10, BlockCount: 8})
-	p := n.openPeer(t)
-	const runs = 100
-	for i := range runs + 20 {
-		tag := []byte{}
-		if i%2 == 1 {
-			tag = []byte{0x81, 0x00, 0x00, 0x0a}
-		}
-		p.send(t, ethFrame(n.macR, n.macG, tag, u16(0x88b5), []byte("masscanned-allocs")))
-	}
-	// Wait until the first frame is there, so Recv below never blocks.
-	recvFrame(t, l, hasMarker([]byte("masscanned-allocs")))
-	var f link.Frame
-	reply := ethFrame(n.macG, n.macR, u16(0x88b5), []byte("masscanned-reply"))
-	allocs := testing.AllocsPerRun(runs, func() {
-		if err := l.Recv(&f); err != nil {
-			t.Fatal(err)
-		}
-		if err := l.Send(reply); err != nil {
-			t.Fatal(err)
-		}
-	})
-	if allocs != 0 {
-		t.Fatalf("Recv+Send allocate %v times per frame", allocs)
+	for _, mode := range []TXMode{TXRing, TXSendmmsg, TXWrite} {
+		t.Run(string(mode), func(t *testing.T) {
+			n := newTestNet(t)
+			l := n.openLink(t, Options{BlockSize: 64 << 10, BlockCount: 8, TX: mode, Batch: 4})
+			p := n.openPeer(t)
+			const runs = 50
+			frame := func(i int) []byte {
+				tag := []byte{}
+				if i%2 == 1 {
+					tag = []byte{0x81, 0x00, 0x00, byte(i)}
+				}
+				return ethFrame(n.macR, n.macG, tag, u16(0x88b5), []byte("masscanned-allocs"), u16(uint16(i)))
+			}
+			want := make([][]byte, 4*runs+40)
+			for i := range want {
+				want[i] = frame(i)
+				p.send(t, want[i])
+			}
+			// Wait until the first frame is there, so Recv below never blocks.
+			recvFrame(t, l, hasMarker([]byte("masscanned-allocs")))
+			fs := make([]link.Frame, 4)
+			reply := ethFrame(n.macG, n.macR, u16(0x88b5), []byte("masscanned-reply"))
+			replies := [][]byte{reply, reply}
+			next := 1
+			allocs := testing.AllocsPerRun(runs, func() {
+				k, err := l.Recv(fs, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range fs[:k] {
+					if !bytes.Equal(f.Data, want[next]) {
+						t.Fatalf("frame %d: got % x, want % x", next, f.Data, want[next])
+					}
+					next++
+				}
+				if _, err := l.Send(replies); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if allocs != 0 {
+				t.Fatalf("Recv+Send allocate %v times per batch", allocs)
+			}
+		})
 	}
 }
 
@@ -293,17 +385,19 @@ func TestDrain(t *testing.T) {
 	}
 	l.Drain()
 	got := 0
+	fs := make([]link.Frame, 8)
 	for {
-		var f link.Frame
-		err := l.Recv(&f)
+		k, err := l.Recv(fs, 0)
 		if errors.Is(err, link.ErrClosed) {
 			break
 		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Contains(f.Data, []byte("masscanned-drain")) {
-			got++
+		for _, f := range fs[:k] {
+			if bytes.Contains(f.Data, []byte("masscanned-drain")) {
+				got++
+			}
 		}
 	}
 	if got != count {

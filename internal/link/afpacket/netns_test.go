@@ -188,12 +188,12 @@ func recvFrame(t *testing.T, l *AFPacket, match func([]byte) bool) link.Frame {
 	t.Helper()
 	timer := time.AfterFunc(10*time.Second, func() { _ = l.Close() })
 	defer timer.Stop()
+	fs := make([]link.Frame, 1)
 	for {
-		var f link.Frame
-		if err := l.Recv(&f); err != nil {
+		if _, err := l.Recv(fs, 0); err != nil {
 			t.Fatalf("Recv: %v", err)
 		}
-		if match(f.Data) {
+		if f := fs[0]; match(f.Data) {
 			f.Data = append([]byte(nil), f.Data...)
 			return f
 		}

@@ -10,9 +10,10 @@ import (
 )
 
 // Offline is a link.Link that replays a capture: Recv returns its frames
-// in order (io.EOF at the end) and Send writes replies into a pcap file,
-// stamped with the time of the frame most recently received, so a replay
-// is deterministic. Without a writer, replies are only counted.
+// in order, one per call (BatchSize 1; io.EOF at the end), and Send writes
+// replies into a pcap file, stamped with the time of the frame most
+// recently received, so a replay is deterministic. Without a writer,
+// replies are only counted.
 type Offline struct {
 	r      *Reader
 	w      *Writer
@@ -32,34 +33,44 @@ func NewOffline(r *Reader, w *Writer) *Offline {
 	return &Offline{r: r, w: w}
 }
 
-// Recv returns the next frame of the capture.
-func (o *Offline) Recv(f *link.Frame) error {
+// BatchSize is 1: each frame is answered before the next is read, so its
+// replies carry its time.
+func (o *Offline) BatchSize() int { return 1 }
+
+// Recv returns the next frame of the capture in frames[0]; it never
+// waits, so the timeout does not apply.
+func (o *Offline) Recv(frames []link.Frame, _ time.Duration) (int, error) {
 	if o.closed.Load() {
-		return link.ErrClosed
+		return 0, link.ErrClosed
+	}
+	if len(frames) == 0 {
+		return 0, nil
 	}
 	data, t, err := o.r.Next()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	o.last = t
-	f.Data, f.Time, f.ChecksumNotReady = data, t, false
+	frames[0] = link.Frame{Data: data, Time: t}
 	o.received.Add(1)
-	return nil
+	return 1, nil
 }
 
-// Send records a reply.
-func (o *Offline) Send(frame []byte) error {
+// Send records replies.
+func (o *Offline) Send(frames [][]byte) (int, error) {
 	if o.closed.Load() {
-		return link.ErrClosed
+		return 0, link.ErrClosed
 	}
-	if o.w != nil {
-		if err := o.w.WriteFrame(o.last, frame); err != nil {
-			o.sendErrors.Add(1)
-			return err
+	for i, f := range frames {
+		if o.w != nil {
+			if err := o.w.WriteFrame(o.last, f); err != nil {
+				o.sendErrors.Add(uint64(len(frames) - i))
+				return i, err
+			}
 		}
+		o.sent.Add(1)
 	}
-	o.sent.Add(1)
-	return nil
+	return len(frames), nil
 }
 
 // Close closes the capture and flushes and closes the reply file.
@@ -146,6 +157,12 @@ type Tee struct {
 	rec *Recorder
 }
 
+var (
+	_ link.Drainer    = (*Tee)(nil)
+	_ link.Waker      = (*Tee)(nil)
+	_ link.BatchSizer = (*Tee)(nil)
+)
+
 // NewTee records the frames l sends with rec. Closing the Tee closes the
 // link, not the Recorder.
 func NewTee(l link.Link, rec *Recorder) *Tee { return &Tee{Link: l, rec: rec} }
@@ -156,16 +173,22 @@ func (t *Tee) Drain() { link.Drain(t.Link) }
 // Wake wakes the inner link if it can.
 func (t *Tee) Wake() { link.Wake(t.Link) }
 
-// RecvTimeout receives from the inner link, giving up after d if it can.
-func (t *Tee) RecvTimeout(f *link.Frame, d time.Duration) error {
-	return link.RecvTimeout(t.Link, f, d)
+// BatchSize is the inner link's.
+func (t *Tee) BatchSize() int { return link.BatchSize(t.Link) }
+
+// Interface describes the inner link's interface (zero if it has none).
+func (t *Tee) Interface() link.Info {
+	if i, ok := t.Link.(link.Interfacer); ok {
+		return i.Interface()
+	}
+	return link.Info{}
 }
 
-// Send sends frame on the inner link and records it.
-func (t *Tee) Send(frame []byte) error {
-	if err := t.Link.Send(frame); err != nil {
-		return err
+// Send sends frames on the inner link and records those it sent.
+func (t *Tee) Send(frames [][]byte) (int, error) {
+	n, err := t.Link.Send(frames)
+	for _, f := range frames[:n] {
+		t.rec.Record(f)
 	}
-	t.rec.Record(frame)
-	return nil
+	return n, err
 }

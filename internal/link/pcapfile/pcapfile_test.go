@@ -248,22 +248,29 @@ func TestOffline(t *testing.T) {
 				}
 			}
 			l := link.Link(NewOffline(r, w))
-			var f link.Frame
+			if b := link.BatchSize(l); b != 1 {
+				t.Fatalf("batch size %d, want 1", b)
+			}
+			fs := make([]link.Frame, 8)
 			n := 0
 			for {
-				err := l.Recv(&f)
+				k, err := l.Recv(fs, 0)
 				if err == io.EOF {
 					break
 				}
 				if err != nil {
 					t.Fatal(err)
 				}
+				if k != 1 {
+					t.Fatalf("Recv returned %d frames, want 1", k)
+				}
+				f := fs[0]
 				// Reply: the frame with its MACs swapped.
 				reply := append([]byte(nil), f.Data...)
 				copy(reply[0:6], f.Data[6:12])
 				copy(reply[6:12], f.Data[0:6])
-				if err := l.Send(reply); err != nil {
-					t.Fatal(err)
+				if m, err := l.Send([][]byte{reply}); err != nil || m != 1 {
+					t.Fatal(m, err)
 				}
 				n++
 			}
@@ -273,7 +280,7 @@ func TestOffline(t *testing.T) {
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.Recv(&f); !errors.Is(err, link.ErrClosed) {
+			if _, err := l.Recv(fs, 0); !errors.Is(err, link.ErrClosed) {
 				t.Fatalf("Recv after Close: %v", err)
 			}
 			if !withWriter {
@@ -301,20 +308,27 @@ func TestOffline(t *testing.T) {
 	}
 }
 
-// fakeLink records sent frames and fails when told.
+// fakeLink records sent frames and fails when told (after failAfter
+// more frames).
 type fakeLink struct {
-	sent   [][]byte
-	fail   bool
-	closed bool
+	sent      [][]byte
+	fail      bool
+	failAfter int
+	closed    bool
 }
 
-func (f *fakeLink) Recv(*link.Frame) error { return io.EOF }
-func (f *fakeLink) Send(b []byte) error {
-	if f.fail {
-		return errors.New("send failed")
+func (f *fakeLink) Recv([]link.Frame, time.Duration) (int, error) { return 0, io.EOF }
+func (f *fakeLink) Send(bs [][]byte) (int, error) {
+	for i, b := range bs {
+		if f.fail {
+			if f.failAfter == 0 {
+				return i, errors.New("send failed")
+			}
+			f.failAfter--
+		}
+		f.sent = append(f.sent, append([]byte(nil), b...))
 	}
-	f.sent = append(f.sent, append([]byte(nil), b...))
-	return nil
+	return len(bs), nil
 }
 func (f *fakeLink) Close() error      { f.closed = true; return nil }
 func (f *fakeLink) Stats() link.Stats { return link.Stats{Sent: uint64(len(f.sent))} }
@@ -329,14 +343,18 @@ func TestTee(t *testing.T) {
 	l := NewTee(inner, rec)
 	clock := time.Unix(1700000000, 0)
 	rec.now = func() time.Time { clock = clock.Add(time.Second); return clock }
-	for _, fr := range frames() {
-		if err := l.Send(fr.data); err != nil {
+	for _, fr := range frames()[:2] {
+		if _, err := l.Send([][]byte{fr.data}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	inner.fail = true
-	if err := l.Send([]byte("not recorded")); err == nil {
-		t.Fatal("inner send error not returned")
+	// a batch sent in part: only what was sent is recorded
+	inner.fail, inner.failAfter = true, 1
+	if n, err := l.Send([][]byte{frames()[2].data, []byte("not recorded")}); err == nil || n != 1 {
+		t.Fatalf("partial send: %d, %v", n, err)
+	}
+	if n, err := l.Send([][]byte{[]byte("not recorded")}); err == nil || n != 0 {
+		t.Fatalf("inner send error not returned: %d, %v", n, err)
 	}
 	if l.Stats().Sent != 3 {
 		t.Fatalf("stats %+v", l.Stats())
@@ -375,7 +393,7 @@ func TestTeeReopen(t *testing.T) {
 	}
 	l := NewTee(&fakeLink{}, rec)
 	fs := frames()
-	if err := l.Send(fs[0].data); err != nil {
+	if _, err := l.Send([][]byte{fs[0].data}); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(path, path+".1"); err != nil {
@@ -385,7 +403,7 @@ func TestTeeReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range fs[1:] {
-		if err := l.Send(f.data); err != nil {
+		if _, err := l.Send([][]byte{f.data}); err != nil {
 			t.Fatal(err)
 		}
 	}

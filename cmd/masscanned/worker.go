@@ -1,0 +1,175 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/masscanned-go/masscanned/internal/capture"
+	"github.com/masscanned-go/masscanned/internal/event"
+	"github.com/masscanned-go/masscanned/internal/link"
+	"github.com/masscanned-go/masscanned/internal/metrics"
+	"github.com/masscanned-go/masscanned/internal/stack"
+)
+
+// Output pacing. A scanner reads our replies from a small ring: masscan
+// 1.3 (libpcap, immediate mode, snaplen 65536) gets a TPACKET_V2 ring of
+// 32 frames of 64 KiB, and loses every reply that arrives while the ring
+// is full. Replies sent in one burst (the frames of a ring block, or a
+// timer run retransmitting every pending SYN-ACK) overflow it. So a worker
+// sends at most txBurst replies per Send, and leaves at least txGap
+// between two full bursts; it reads at most txBurst frames per batch, so
+// that under a flood the handling of the next batch is the gap (the
+// pacing then costs nothing and caps a worker at txBurst/txGap, 800 k
+// replies/s).
+const (
+	txBurst = 16
+	txGap   = 20 * time.Microsecond
+	// floodGap: frames arriving closer than this (on average over a
+	// batch: above 200 k frames/s) are a flood no libpcap scanner hears
+	// whole anyway; then replies go out unpaced, at the CPU's pace.
+	floodGap = 5 * time.Microsecond
+)
+
+// maxOutFrames bounds the replies a worker collects before sending them
+// (a timer run can make many): they are sent, paced, once it is reached.
+const maxOutFrames = 64
+
+// worker is one worker's loop: a batch of frames in (link.Recv), each
+// frame to the stack, its event to the metrics counters, the sink and the
+// capture tap, in order, and the batch's replies out with one link.Send
+// (paced: see txBurst).
+type worker struct {
+	l    link.Link
+	st   *stack.Stack
+	mc   *metrics.Counters  // nil: no --metrics
+	sink func(*event.Event) // nil: -q
+	tap  *capture.Tap       // nil: no --capture
+	log  *slog.Logger
+
+	rx  []link.Frame
+	tx  stack.Tx // the replies not yet sent
+	win txWindow // the replies of the frame or timer run being handled
+	out [][]byte // tx's frames, handed to Send
+	ev  event.Event
+
+	lastTick time.Time
+	lastFull time.Time // when the last full burst was sent (zero: the last was not)
+	lastRx   time.Time // arrival of the last frame received
+	flood    bool      // the last batch arrived faster than floodGap a frame
+}
+
+// txWindow is the part of a worker's Tx from a given frame on: what the
+// capture tap sees as the replies of one frame or one timer run, while the
+// Tx holds the whole batch.
+type txWindow struct {
+	tx   *stack.Tx
+	from int
+}
+
+func (w *txWindow) Len() int           { return w.tx.Len() - w.from }
+func (w *txWindow) Frame(i int) []byte { return w.tx.Frame(w.from + i) }
+
+func newWorker(l link.Link, st *stack.Stack, mc *metrics.Counters, sink func(*event.Event), tap *capture.Tap, log *slog.Logger) *worker {
+	w := &worker{l: l, st: st, mc: mc, sink: sink, tap: tap, log: log}
+	w.rx = make([]link.Frame, min(link.BatchSize(l), txBurst))
+	w.out = make([][]byte, 0, maxOutFrames)
+	w.win.tx = &w.tx
+	if tap != nil {
+		tap.Bind(&w.win)
+	}
+	return w
+}
+
+// run loops until the link is drained or exhausted.
+func (w *worker) run() error {
+	for {
+		n, err := w.l.Recv(w.rx, stack.TickInterval)
+		if errors.Is(err, link.ErrTimeout) {
+			// a quiet link or a wake-up: run the timers from the clock
+			w.tick(time.Now())
+			w.flush()
+			continue
+		}
+		if err != nil {
+			w.flush()
+			if errors.Is(err, io.EOF) || errors.Is(err, link.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+		last := w.rx[n-1].Time
+		w.flood = n > 1 && last.Sub(w.lastRx) < time.Duration(n)*floodGap
+		w.lastRx = last
+		for i := range w.rx[:n] {
+			w.frame(&w.rx[i])
+		}
+		w.flush()
+	}
+}
+
+// frame handles one received frame; timers run from frame times (a
+// capture replays its own clock).
+func (w *worker) frame(fr *link.Frame) {
+	w.win.from = w.tx.Len()
+	w.ev.Reset()
+	w.st.Handle(fr.Data, stack.Meta{Time: fr.Time, ChecksumNotReady: fr.ChecksumNotReady}, &w.tx, &w.ev)
+	w.mc.Frame(&w.ev)
+	if w.sink != nil {
+		w.sink(&w.ev)
+	}
+	if w.tap != nil {
+		w.tap.Frame(fr.Time, fr.Data, &w.ev)
+	}
+	w.tick(fr.Time)
+	if w.tx.Len() >= maxOutFrames {
+		w.flush()
+	}
+}
+
+// tick runs the stack's timers at most every TickInterval, or at once when
+// a library wrote to a connection.
+func (w *worker) tick(now time.Time) {
+	if !w.st.Ready() && now.Sub(w.lastTick) < stack.TickInterval {
+		return
+	}
+	w.lastTick = now
+	w.win.from = w.tx.Len()
+	w.st.Tick(now, &w.tx)
+	if w.tap != nil {
+		w.tap.Tick(now)
+	}
+}
+
+// flush sends the collected replies, paced: at most txBurst per Send, and
+// txGap after a full burst before the next one. The wait sleeps, leaving
+// the CPU to others (on one machine, the scanner's reader): a sleep of
+// microseconds lasts tens in practice, which is what the reader needs.
+func (w *worker) flush() {
+	n := w.tx.Len()
+	if n == 0 {
+		return
+	}
+	for i := 0; i < n; {
+		w.out = w.out[:0]
+		for ; i < n && len(w.out) < txBurst; i++ {
+			w.out = append(w.out, w.tx.Frame(i))
+		}
+		if !w.lastFull.IsZero() && !w.flood {
+			if d := txGap - time.Since(w.lastFull); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		if _, err := w.l.Send(w.out); err != nil {
+			w.log.Debug("send failed", "err", err)
+		}
+		w.lastFull = time.Time{}
+		if len(w.out) == txBurst {
+			w.lastFull = time.Now()
+		}
+	}
+	clear(w.out)
+	w.tx.Reset()
+	w.win.from = 0
+}
