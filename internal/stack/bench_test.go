@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"github.com/masscanned-go/masscanned/internal/personality"
@@ -57,3 +58,44 @@ func BenchmarkICMPEcho(b *testing.B) { benchPath(b, "ICMP") }
 func BenchmarkSYN(b *testing.B)      { benchPath(b, "SYN") }
 func BenchmarkSYNv6(b *testing.B)    { benchPath(b, "SYNv6") }
 func BenchmarkACK(b *testing.B)      { benchPath(b, "ACK") }
+
+// TestZeroAllocsFreshHandshakes: new handshakes (each SYN a new 4-tuple,
+// remembered for SYN-ACK retransmission) allocate nothing once the queue's
+// slab has grown: the same SYN sent again would not show it.
+func TestZeroAllocsFreshHandshakes(t *testing.T) {
+	e := newEnv(t, personality.Linux())
+	syn := synFrame(t, false, nil)
+	const sportOff = 14 + 20 // Ethernet + IPv4: the TCP source port
+	frames := make([][]byte, 600)
+	for i := range frames {
+		f := append([]byte(nil), syn...)
+		binary.BigEndian.PutUint16(f[sportOff:], uint16(20000+i))
+		// fix the TCP checksum for the new port (RFC 1624)
+		c := ^binary.BigEndian.Uint16(f[sportOff+16:])
+		sum := uint32(c) + uint32(^uint16(40000)) + uint32(uint16(20000+i))
+		for sum>>16 != 0 {
+			sum = sum&0xffff + sum>>16
+		}
+		binary.BigEndian.PutUint16(f[sportOff+16:], ^uint16(sum))
+		frames[i] = f
+	}
+	for _, f := range frames[:300] { // grow the slab past its first capacity
+		e.handle(f)
+		if e.ev.Reply != "syn-ack" {
+			t.Fatalf("warm-up SYN: %+v", e.ev)
+		}
+	}
+	i := 300
+	n := testing.AllocsPerRun(250, func() {
+		e.tx.Reset()
+		e.ev.Reset()
+		e.st.Handle(frames[i], Meta{Time: testTime}, &e.tx, &e.ev)
+		i++
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per fresh handshake", n)
+	}
+	if e.ev.Reply != "syn-ack" {
+		t.Errorf("last SYN: %+v", e.ev)
+	}
+}

@@ -26,10 +26,14 @@ type pending struct {
 
 // synQueue is a Stack's pending handshakes. The link spreads flows over
 // workers by 4-tuple, so a handshake's SYN and ACK reach the same Stack:
-// no lock is needed.
+// no lock is needed. The entries live in a slab indexed by the map: a
+// pending is larger than a map stores inline, and a map of such values
+// would allocate on every new handshake.
 type synQueue struct {
-	m   map[connKey]pending
-	max int
+	m    map[connKey]int32 // index into slab
+	slab []pending
+	free []int32 // unused slab slots
+	max  int
 }
 
 func newSynQueue(max int) synQueue {
@@ -39,14 +43,34 @@ func newSynQueue(max int) synQueue {
 	case max < 0:
 		max = 0
 	}
-	return synQueue{m: make(map[connKey]pending, max), max: max}
+	c := min(max, 256) // the slab grows (amortized) to max at most
+	return synQueue{m: make(map[connKey]int32, max), slab: make([]pending, 0, c), free: make([]int32, 0, c), max: max}
 }
 
 func (q *synQueue) add(k connKey, p pending) {
-	if _, ok := q.m[k]; !ok && len(q.m) >= q.max {
+	if i, ok := q.m[k]; ok {
+		q.slab[i] = p
+		return
+	}
+	if len(q.m) >= q.max {
 		return // full: a pure cookie, no retransmission
 	}
-	q.m[k] = p
+	var i int32
+	if n := len(q.free); n > 0 {
+		i, q.free = q.free[n-1], q.free[:n-1]
+		q.slab[i] = p
+	} else {
+		i = int32(len(q.slab))
+		q.slab = append(q.slab, p)
+	}
+	q.m[k] = i
+}
+
+// release forgets k, whose entry is slot i.
+func (q *synQueue) release(k connKey, i int32) {
+	delete(q.m, k)
+	q.slab[i] = pending{}
+	q.free = append(q.free, i)
 }
 
 // isn is the ISN of key's pending handshake, if it has not expired.
@@ -54,8 +78,12 @@ func (q *synQueue) isn(k connKey, now time.Time) (uint32, bool) {
 	if len(q.m) == 0 {
 		return 0, false
 	}
-	p, ok := q.m[k]
-	return p.isn, ok && now.Before(p.expires)
+	i, ok := q.m[k]
+	if !ok {
+		return 0, false
+	}
+	p := &q.slab[i]
+	return p.isn, now.Before(p.expires)
 }
 
 // synLifetime is how long a handshake waits for its ACK: through every
@@ -75,15 +103,19 @@ func synLifetime(retries []time.Duration) time.Duration {
 // when there was none).
 func (q *synQueue) take(k connKey) (p pending) {
 	if len(q.m) != 0 {
-		p = q.m[k]
-		delete(q.m, k)
+		if i, ok := q.m[k]; ok {
+			p = q.slab[i]
+			q.release(k, i)
+		}
 	}
 	return p
 }
 
 func (q *synQueue) remove(k connKey) {
 	if len(q.m) != 0 {
-		delete(q.m, k)
+		if i, ok := q.m[k]; ok {
+			q.release(k, i)
+		}
 	}
 }
 
@@ -183,13 +215,14 @@ func (s *Stack) emitTick(tx *Tx, n0 int) {
 }
 
 func (s *Stack) tickSynq(now time.Time, tx *Tx) {
-	for k, p := range s.synq.m {
+	for k, i := range s.synq.m {
+		p := &s.synq.slab[i]
 		if now.Before(p.next) {
 			continue
 		}
 		retries := p.peer.p.SYNACKRetries
 		if int(p.tries) >= len(retries) || !now.Before(p.expires) {
-			delete(s.synq.m, k)
+			s.synq.release(k, i)
 			continue
 		}
 		s.fromPeer(k, &p.peer, now)
@@ -211,7 +244,6 @@ func (s *Stack) tickSynq(now time.Time, tx *Tx) {
 		} else {
 			p.next = p.expires // no more SYN-ACKs; the ACK is awaited until then
 		}
-		s.synq.m[k] = p
 	}
 }
 
