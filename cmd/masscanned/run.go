@@ -24,6 +24,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/capture"
 	"github.com/masscanned-go/masscanned/internal/config"
 	"github.com/masscanned-go/masscanned/internal/event"
+	"github.com/masscanned-go/masscanned/internal/fleet"
 	"github.com/masscanned-go/masscanned/internal/hostkeys"
 	"github.com/masscanned-go/masscanned/internal/link"
 	"github.com/masscanned-go/masscanned/internal/link/afpacket"
@@ -52,6 +53,9 @@ type runner struct {
 	taps   []*capture.Tap     // one per worker with --capture
 	table  *stack.ConnTable   // shared by the workers
 	prom   *promMetrics       // nil without --metrics
+
+	stateDir string            // --state-dir or a temporary one
+	fleet    *fleet.Publisher // --nats
 }
 
 // workers is the number of workers to run: one per CPU for 0, one for a
@@ -210,9 +214,14 @@ func (r *runner) run(ctx context.Context) error {
 			link.Wake(l)
 		}
 	})
-	if !o.Quiet {
-		s, err := formatSink(o.Format, r.stdout)
-		if err != nil {
+	if !o.Quiet || o.NATS != "" {
+		var s event.Sink
+		if !o.Quiet {
+			if s, err = formatSink(o.Format, r.stdout); err != nil {
+				return err
+			}
+		}
+		if s, err = r.openNATS(s); err != nil {
 			return err
 		}
 		if o.P0fDB != "" {
@@ -421,6 +430,7 @@ func (r *runner) report(msg string, level slog.Level) {
 	if r.capt != nil && r.capt.Dropped()+r.capt.Errors() > 0 {
 		level = max(level, slog.LevelWarn)
 	}
+	args, level = r.natsReport(args, level)
 	if r.sink != nil {
 		args = append(args, "events_written", r.sink.Written(), "events_dropped", r.sink.Dropped())
 		if r.sink.Dropped() > 0 {
@@ -501,6 +511,7 @@ func (r *runner) hostKeys() (cleanup func(), err error) {
 			return store.Certificate(c.Host(), hostkeys.CertParams{CommonName: cn})
 		}
 	}
+	r.stateDir = dir
 	r.log.Info("state directory", "dir", dir, "kept", r.o.StateDir != "")
 	if r.o.Profile != nil {
 		stop := r.pregenerate(store, r.o.Profile)

@@ -172,6 +172,7 @@ func Open(cfg Config) (*Publisher, Recovery, error) {
 		return nil, rec, fmt.Errorf("--nats: %v", err)
 	}
 	p.nc, p.js = nc, js
+	p.online.Store(nc.IsConnected())
 	go p.loop()
 	return p, rec, nil
 }
@@ -323,7 +324,7 @@ func (p *Publisher) loop() {
 				ensured = true
 			}
 		}
-		p.online.Store(connected && !halt && !now.Before(retryAt))
+		p.online.Store(connected && !halt)
 		if connected && ensured && !halt && !now.Before(retryAt) {
 			for len(window) < p.cfg.MaxInFlight {
 				p.mu.Lock()
