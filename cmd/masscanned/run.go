@@ -54,7 +54,7 @@ type runner struct {
 	table  *stack.ConnTable   // shared by the workers
 	prom   *promMetrics       // nil without --metrics
 
-	stateDir string            // --state-dir or a temporary one
+	stateDir string           // --state-dir or a temporary one
 	fleet    *fleet.Publisher // --nats
 }
 
