@@ -20,7 +20,7 @@ import (
 // broker is an in-process nats-server with JetStream that can be stopped
 // and started again on the same port with the same store.
 type broker struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	port int
 	s    *server.Server
@@ -32,7 +32,9 @@ func newBroker(t *testing.T) *broker {
 	return b
 }
 
-func freePort(t *testing.T) int {
+func freePortB(b *testing.B) int { return freePort(b) }
+
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
