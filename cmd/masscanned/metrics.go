@@ -95,5 +95,6 @@ func (r *runner) stats() metrics.Stats {
 	if r.capt != nil {
 		s.Outputs = append(s.Outputs, metrics.Output{Name: "capture", Written: r.capt.Written(), Dropped: r.capt.Dropped(), Error: r.capt.Errors()})
 	}
+	s.Outputs = append(s.Outputs, r.natsOutput()...)
 	return s
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/capture"
 	"github.com/masscanned-go/masscanned/internal/config"
 	"github.com/masscanned-go/masscanned/internal/event"
+	"github.com/masscanned-go/masscanned/internal/fleet"
 	"github.com/masscanned-go/masscanned/internal/hostkeys"
 	"github.com/masscanned-go/masscanned/internal/hostports"
 	"github.com/masscanned-go/masscanned/internal/ivre"
@@ -58,6 +59,8 @@ type runner struct {
 	fw        *hostports.Firewall // --host-ports
 	hostLinks []*hostports.Link   // --host-ports: r.links' filters
 	ivre      *ivre.Writer        // --ivre
+	stateDir  string              // --state-dir or a temporary one
+	fleet     *fleet.Publisher    // --nats
 }
 
 // workers is the number of workers to run: one per CPU for 0, one for a
@@ -230,17 +233,20 @@ func (r *runner) run(ctx context.Context) error {
 		if s, err = formatSink(o.Format, r.stdout); err != nil {
 			return err
 		}
-		if o.P0fDB != "" {
-			db, err := p0f.Load(o.P0fDB)
-			if err != nil {
-				return fmt.Errorf("--p0f-db: %w", err)
-			}
-			r.log.Info("p0f database", "file", o.P0fDB, "signatures", db.Len())
-			s = &p0f.Sink{Sink: s, DB: db}
-		}
+	}
+	if s, err = r.openNATS(s); err != nil {
+		return err
 	}
 	if s, err = r.openIVRE(s); err != nil {
 		return err
+	}
+	if s != nil && o.P0fDB != "" {
+		db, err := p0f.Load(o.P0fDB)
+		if err != nil {
+			return fmt.Errorf("--p0f-db: %w", err)
+		}
+		r.log.Info("p0f database", "file", o.P0fDB, "signatures", db.Len())
+		s = &p0f.Sink{Sink: s, DB: db} // labels before every output
 	}
 	if s != nil {
 		r.sink = event.NewAsync(s, o.EventQueue)
@@ -394,6 +400,7 @@ func (r *runner) report(msg string, level slog.Level) {
 	if r.capt != nil && r.capt.Dropped()+r.capt.Errors() > 0 {
 		level = max(level, slog.LevelWarn)
 	}
+	args, level = r.natsReport(args, level)
 	if r.sink != nil {
 		args = append(args, "events_written", r.sink.Written(), "events_dropped", r.sink.Dropped())
 		if r.sink.Dropped() > 0 {
@@ -475,6 +482,7 @@ func (r *runner) hostKeys() (cleanup func(), err error) {
 			return store.Certificate(c.Host(), hostkeys.CertParams{CommonName: cn})
 		}
 	}
+	r.stateDir = dir
 	r.log.Info("state directory", "dir", dir, "kept", r.o.StateDir != "")
 	if r.o.Profile != nil {
 		stop := r.pregenerate(store, r.o.Profile)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/masscanned-go/masscanned/internal/addrset"
 	"github.com/masscanned-go/masscanned/internal/capture"
+	"github.com/masscanned-go/masscanned/internal/fleet"
 	"github.com/masscanned-go/masscanned/internal/hostports"
 	"github.com/masscanned-go/masscanned/internal/metrics"
 	"github.com/masscanned-go/masscanned/internal/personality"
@@ -87,6 +88,16 @@ type Options struct {
 	CaptureQueue       int
 	CaptureRotateBytes int64 // CaptureRotateSize parsed
 
+	// --nats: the fleet stream (see internal/fleet).
+	NATS           string
+	NATSSubject    string
+	SensorID       string
+	NATSCreds      string
+	NATSStream     string
+	NATSSpoolSize  string
+	NATSSpoolBytes int64        // NATSSpoolSize parsed
+	NATSCredsData  *fleet.Creds // NATSCreds read at start
+
 	// Derived
 	Self, Deny   *addrset.Set
 	Persona      *personality.Personality
@@ -149,6 +160,12 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.DurationVar(&o.CaptureRotateEvery, "capture-rotate-every", 0, "start the next --capture file when the current one is this old (e.g. 1h)")
 	fs.IntVar(&o.CaptureQueue, "capture-queue", capture.DefaultQueue, "records (a frame and its replies) per worker buffered for --capture; beyond it packets are counted as dropped")
 	fs.StringVar(&o.HostPorts, "host-ports", "", "share the host's own address on -i: the host keeps these ports (e.g. tcp:22,tcp:443,udp:53) and the replies to its own connections, masscanned answers the rest; installs an nftables table for the run (needs CAP_NET_ADMIN and --self-ip-list naming the address)")
+	fs.StringVar(&o.NATS, "nats", "", "publish every event (its JSON line) to NATS JetStream at this URL (nats://host:4222, tls://..., comma-separated for a cluster), through a spool in --state-dir while the broker is unreachable")
+	fs.StringVar(&o.NATSSubject, "nats-subject", "", "subject of the events (default "+fleet.DefaultSubjectPrefix+".<sensor id>)")
+	fs.StringVar(&o.SensorID, "sensor-id", "", "this sensor's name in the Masscanned-Sensor header and message ids (default: the host name)")
+	fs.StringVar(&o.NATSCreds, "nats-creds", "", "NATS credentials file (user JWT and nkey seed, as nsc writes it)")
+	fs.StringVar(&o.NATSStream, "nats-stream", fleet.DefaultStream, "JetStream stream created (capturing "+fleet.DefaultSubjectPrefix+".>) if it does not exist; empty: never create one")
+	fs.StringVar(&o.NATSSpoolSize, "nats-spool-size", "256M", "bound of the --nats spool (suffixes K, M, G); beyond it the oldest events are dropped and counted")
 	fs.BoolVarP(&o.ShowVersion, "version", "V", false, "print the version and exit")
 	fs.BoolVarP(&o.ShowHelp, "help", "h", false, "show this help and exit")
 	o.flags = fs
@@ -257,6 +274,9 @@ func (o *Options) Finish() error {
 			return errors.New("--host-ports needs -i IFACE and --self-ip-list or --self-ip-file naming the host's address(es) on it")
 		}
 	}
+	if err := o.finishNATS(); err != nil {
+		return err
+	}
 	if o.ProfileFile != "" {
 		if o.Profile, err = profile.Load(o.ProfileFile); err != nil {
 			return err
@@ -284,4 +304,48 @@ func ReadKeyFile(path string) ([16]byte, error) {
 	}
 	copy(k[:], d)
 	return k, nil
+}
+
+// finishNATS validates the --nats options and reads the credentials file
+// (at start, before privileges are dropped).
+func (o *Options) finishNATS() error {
+	if o.NATS == "" {
+		if o.NATSSubject != "" || o.NATSCreds != "" {
+			return errors.New("--nats-subject and --nats-creds need --nats URL")
+		}
+		return nil
+	}
+	if err := fleet.CheckURL(o.NATS); err != nil {
+		return err
+	}
+	if o.SensorID == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			return errors.New("--sensor-id: no host name to default to: give one")
+		}
+		o.SensorID = h
+	}
+	if err := fleet.CheckSensorID(o.SensorID); err != nil {
+		return err
+	}
+	if o.NATSSubject == "" {
+		o.NATSSubject = fleet.DefaultSubjectPrefix + "." + fleet.Token(o.SensorID)
+	}
+	if err := fleet.CheckSubject(o.NATSSubject); err != nil {
+		return err
+	}
+	if err := fleet.CheckStreamName(o.NATSStream); err != nil {
+		return err
+	}
+	n, err := capture.ParseSize(o.NATSSpoolSize)
+	if err != nil || n < 64<<10 {
+		return fmt.Errorf("--nats-spool-size: invalid size %q (want at least 64K)", o.NATSSpoolSize)
+	}
+	o.NATSSpoolBytes = n
+	if o.NATSCreds != "" {
+		if o.NATSCredsData, err = fleet.ReadCreds(o.NATSCreds); err != nil {
+			return err
+		}
+	}
+	return nil
 }
