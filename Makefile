@@ -20,7 +20,7 @@ DEB_PACKAGES = iproute2 nmap hping3 arping ndisc6 netcat-openbsd iputils-ping \
 	dnsutils curl openssh-client systemd netsniff-ng p0f sshpass openssh-server hydra \
 	telnet ssh-audit openssl sipvicious sipsak mosquitto-clients freetds-bin \
 	python3-impacket freerdp2-x11 xvfb xauth adb redis-tools mbpoll prometheus \
-	lftp ftp swaks mariadb-client vncsnapshot chromium
+	lftp ftp swaks mariadb-client vncsnapshot chromium nats-server
 
 .PHONY: all build demo test check unit fuzz fuzz-short e2e bench deps clean
 
