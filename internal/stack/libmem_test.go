@@ -312,8 +312,10 @@ func TestLibraryMemoryHalfOpen(t *testing.T) {
 		float64(int64(heap3)-int64(heap0))/(1<<20), float64(int64(stack3)-int64(stack0))/(1<<20))
 	// What stays is the table's (its maps and recycled entries, about
 	// 1 KiB per entry as bench/memflood.sh counts them) and the runtime's
-	// (goroutine descriptors and stacks kept for reuse), not the libraries'.
-	if grown := int64(heap3+stack3) - int64(heap0+stack0); grown > maxConns<<10+2<<20 {
+	// (goroutine descriptors and stacks kept for reuse, a few MiB that vary
+	// with GC timing on a loaded machine), not the libraries' (about
+	// 30 MiB for 1024 of them: a leak is far above this bound).
+	if grown := int64(heap3+stack3) - int64(heap0+stack0); grown > maxConns<<10+4<<20 {
 		t.Errorf("%.1f MiB still held after every connection ended", float64(grown)/(1<<20))
 	}
 }
