@@ -19,7 +19,8 @@ Usage:
   masscanned report [options] [EVENTS...]
 
 EVENTS are JSON-lines files as "masscanned --format json" writes them
-(gzip-compressed ones too); "-" or none reads stdin. The page has no
+(gzip-compressed ones too); "-" or none (without --nats) reads stdin;
+--nats reads a fleet stream too. The page has no
 external resource (inline CSS and SVG charts) and needs no network to view.
 
 Options:
@@ -34,6 +35,7 @@ many); every total in the page counts every event.
 Example:
   masscanned --format json -i eth1 > events.json
   masscanned report -o report.html events.json
+  masscanned report -o fleet.html --nats nats://broker:4222
 `
 
 // runReport is "masscanned report": it reads events and writes the page.
@@ -47,6 +49,11 @@ func runReport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.IntVar(&opt.Top, "top", 50, "rows of the ranked tables (sources, ports, fingerprints)")
 	fs.IntVar(&opt.MaxItems, "max-items", 10000, "distinct credentials, commands, URLs and fingerprint values kept each")
 	fs.IntVar(&opt.MaxSources, "max-sources", 100000, "distinct source addresses (and networks, destinations) kept")
+	var ns natsSource
+	fs.StringVar(&ns.url, "nats", "", "also read the events of a NATS JetStream stream (the fleet stream --nats publishes), up to its last message")
+	fs.StringVar(&ns.stream, "nats-stream", "masscanned", "the stream to read with --nats")
+	fs.StringVar(&ns.subject, "nats-subject", "", "only this subject's events (one sensor: masscanned.events.<sensor id>)")
+	fs.StringVar(&ns.creds, "nats-creds", "", "NATS credentials `FILE` for --nats")
 	help := fs.BoolP("help", "h", false, "show this help")
 	usage := func(w io.Writer) {
 		fmt.Fprint(w, reportUsageHead)
@@ -70,10 +77,16 @@ func runReport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	files := fs.Args()
-	if len(files) == 0 {
+	if len(files) == 0 && ns.url == "" {
 		files = []string{"-"}
 	}
 	agg := report.New(opt)
+	if ns.url != "" {
+		if err := readNATS(agg, ns); err != nil {
+			fmt.Fprintf(stderr, "masscanned: error: report: %v\n", err)
+			return exitRuntime
+		}
+	}
 	for _, name := range files {
 		if err := readEvents(agg, name, stdin); err != nil {
 			fmt.Fprintf(stderr, "masscanned: error: report: %v\n", err)
