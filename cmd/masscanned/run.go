@@ -27,6 +27,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/hostkeys"
 	"github.com/masscanned-go/masscanned/internal/link"
 	"github.com/masscanned-go/masscanned/internal/link/afpacket"
+	"github.com/masscanned-go/masscanned/internal/link/afxdp"
 	"github.com/masscanned-go/masscanned/internal/link/pcapfile"
 	"github.com/masscanned-go/masscanned/internal/metrics"
 	"github.com/masscanned-go/masscanned/internal/p0f"
@@ -52,6 +53,7 @@ type runner struct {
 	taps   []*capture.Tap     // one per worker with --capture
 	table  *stack.ConnTable   // shared by the workers
 	prom   *promMetrics       // nil without --metrics
+	xdp    *afxdp.XDP         // --link afxdp (linksel.go)
 }
 
 // workers is the number of workers to run: one per CPU for 0, one for a
@@ -102,24 +104,17 @@ func (r *runner) openLinks() ([6]byte, error) {
 		mac = [6]byte(hw)
 	}
 	opts := afpacket.Options{BlockCount: o.RingMB, Promisc: o.Promisc || (len(hw) == 6 && [6]byte(hw) != mac)}
-	n := r.workers()
-	if n > 1 {
-		opts.FanoutGroup = uint16(os.Getpid())
-		if opts.FanoutGroup == 0 {
-			opts.FanoutGroup = 1
-		}
-	}
 	if o.WritePcap != "" {
 		if r.rec, err = pcapfile.NewRecorder(o.WritePcap); err != nil {
 			return mac, err
 		}
 	}
-	for range n {
-		l, err := afpacket.Open(o.Iface, opts)
-		if err != nil {
-			r.closeLinks()
-			return mac, err
-		}
+	live, err := r.openLive(opts, r.workers())
+	if err != nil {
+		r.closeLinks()
+		return mac, err
+	}
+	for _, l := range live {
 		if r.rec != nil {
 			r.links = append(r.links, pcapfile.NewTee(l, r.rec))
 		} else {
@@ -455,6 +450,7 @@ func (r *runner) reload() {
 			for _, st := range r.stacks {
 				st.SetLists(self, deny)
 			}
+			r.reloadLink(self)
 			r.log.Warn("reloaded address lists", "self", self.Len(), "deny", deny.Len())
 		}
 	}

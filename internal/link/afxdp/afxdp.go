@@ -304,7 +304,7 @@ func (l *Link) RecvTimeout(f *link.Frame, d time.Duration) error {
 			l.bi++
 			f.Data = l.bsock.frame(desc)
 			f.Time = l.btime
-			f.ChecksumNotReady = false
+			f.ChecksumNotReady = partialChecksum(f.Data)
 			l.received.Add(1)
 			return nil
 		}
@@ -333,7 +333,8 @@ func (l *Link) RecvBatch(fs []link.Frame, d time.Duration) (int, error) {
 	for n < len(fs) && l.bi < l.bn {
 		desc := l.batch[l.bi]
 		l.bi++
-		fs[n] = link.Frame{Data: l.bsock.frame(desc), Time: l.btime}
+		data := l.bsock.frame(desc)
+		fs[n] = link.Frame{Data: data, Time: l.btime, ChecksumNotReady: partialChecksum(data)}
 		n++
 	}
 	l.received.Add(uint64(n))
