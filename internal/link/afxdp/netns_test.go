@@ -256,7 +256,18 @@ func TestLinkVeth(t *testing.T) {
 	}
 	l.Flush()
 	p.recvMatch(t, []byte("reply-from-xsk"))
-	if st := l.Stats(); st.Received < 1 || st.Sent != 3*txFrames {
+	// the packet path does not allocate: Send, Flush, and Recv of a frame
+	if a := testing.AllocsPerRun(200, func() { _ = l.Send(reply); l.Flush() }); a != 0 {
+		t.Errorf("Send+Flush: %v allocations", a)
+	}
+	for range 50 {
+		p.send(t, udpFrame(n.macR, n.macG, ipG, ipR, ours))
+	}
+	var rf link.Frame
+	if a := testing.AllocsPerRun(20, func() { _ = l.RecvTimeout(&rf, time.Second) }); a != 0 {
+		t.Errorf("Recv: %v allocations", a)
+	}
+	if st := l.Stats(); st.Received < 1 || st.Sent < 3*txFrames {
 		t.Errorf("stats %+v", st)
 	}
 	// the kernel's address is still answered by the kernel (XDP_PASS)
