@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 
 	"github.com/masscanned-go/masscanned/internal/addrset"
@@ -16,10 +17,20 @@ import (
 // With AF_XDP there is one socket per receive queue and at most one
 // worker per queue; everything is opened here, before privileges are
 // dropped.
-func (r *runner) openLive(opts afpacket.Options, n int) ([]link.Link, error) {
+//
+// auto keeps AF_PACKET when --workers asks for more workers than the
+// interface has receive queues (AF_PACKET fanout gives them), and when
+// the MTU is larger than an AF_XDP frame.
+func (r *runner) openLive(opts afpacket.Options, n int, mac [6]byte, hw net.HardwareAddr) ([]link.Link, error) {
 	o := r.o
-	if o.Link == "afxdp" || o.Link == "auto" {
-		x, err := afxdp.Open(o.Iface, afxdp.Options{Workers: n, Self: o.Self, Promisc: opts.Promisc})
+	xo := afxdp.Options{Workers: n, Self: o.Self, Promisc: opts.Promisc, RingMB: o.RingMB}
+	if len(hw) == 6 && [6]byte(hw) != mac {
+		xo.OwnMAC = &mac // -m: every frame to that MAC is ours
+	}
+	if q := afxdp.RxQueues(o.Iface); o.Link == "auto" && o.Workers > q {
+		r.log.Warn("AF_XDP not used: more workers asked than receive queues, using AF_PACKET fanout", "workers", o.Workers, "queues", q)
+	} else if o.Link == "afxdp" || o.Link == "auto" {
+		x, err := afxdp.Open(o.Iface, xo)
 		if err == nil {
 			r.xdp = x
 			r.log.Warn("link", "type", "afxdp", "detail", x.Describe())

@@ -109,7 +109,7 @@ func (r *runner) openLinks() ([6]byte, error) {
 			return mac, err
 		}
 	}
-	live, err := r.openLive(opts, r.workers())
+	live, err := r.openLive(opts, r.workers(), mac, hw)
 	if err != nil {
 		r.closeLinks()
 		return mac, err

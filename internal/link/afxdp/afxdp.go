@@ -49,6 +49,14 @@ type Options struct {
 	// Promisc puts the interface in promiscuous mode while open (through a
 	// packet socket's membership, released with it).
 	Promisc bool
+	// RingMB is the size of each socket's receive UMEM in MiB (rounded
+	// down to a power of two of frames; default 32). Each socket also has
+	// 8 MiB for transmission.
+	RingMB int
+	// OwnMAC, when set, is masscanned's own MAC address (-m, differing
+	// from the interface's): every frame sent to it is masscanned's,
+	// whatever it holds (malformed frames included).
+	OwnMAC *[6]byte
 	// BusyWait is how long a bind finding its queue still held by a
 	// socket closed an instant ago is retried (default 3 s).
 	BusyWait time.Duration
@@ -81,7 +89,17 @@ func Open(iface string, opts Options) (*XDP, error) {
 	if ifi.Flags&net.FlagUp == 0 {
 		return nil, fmt.Errorf("interface %q is down", iface)
 	}
-	queues := rxQueues(iface)
+	queues := RxQueues(iface)
+	if ifi.MTU > MaxMTU {
+		return nil, fmt.Errorf("afxdp: the MTU of %s (%d) is larger than an AF_XDP frame takes (%d)", iface, ifi.MTU, MaxMTU)
+	}
+	nrx := rxFrames
+	if opts.RingMB > 0 {
+		nrx = 64
+		for nrx*2*frameSize <= opts.RingMB<<20 {
+			nrx *= 2
+		}
+	}
 	x := &XDP{iface: iface, promisc: -1, drv: driver(iface)}
 	fail := func(err error) (*XDP, error) {
 		x.release()
@@ -97,7 +115,7 @@ func Open(iface string, opts Options) (*XDP, error) {
 	} else {
 		unix.Close(fd)
 	}
-	if x.prog, err = LoadProgram(queues, opts.Self, xdpPass); err != nil {
+	if x.prog, err = LoadProgram(queues, opts.Self, opts.OwnMAC, xdpPass); err != nil {
 		return fail(err)
 	}
 	if !opts.Generic {
@@ -121,12 +139,12 @@ func Open(iface string, opts Options) (*XDP, error) {
 	for q := range queues {
 		var s *xsk
 		if zc {
-			if s, err = openXSK(ifi.Index, q, true, busy); err != nil {
+			if s, err = openXSK(ifi.Index, q, true, nrx, busy); err != nil {
 				zc = false // the driver has no zero-copy: copy mode for all
 			}
 		}
 		if s == nil {
-			if s, err = openXSK(ifi.Index, q, false, busy); err != nil {
+			if s, err = openXSK(ifi.Index, q, false, nrx, busy); err != nil {
 				return fail(fmt.Errorf("afxdp: %s: %v", iface, err))
 			}
 		}

@@ -345,7 +345,7 @@ func TestDrain(t *testing.T) {
 	for {
 		k := uint32(0)
 		for _, s := range l.socks {
-			k += s.rx.avail(rxFrames)
+			k += s.rx.avail(s.nrx)
 		}
 		if k >= 10 || time.Now().After(deadline) {
 			break

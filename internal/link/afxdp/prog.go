@@ -112,11 +112,12 @@ const (
 // target address, IPv4 and IPv6 whose destination, and IPv6 neighbour
 // solicitations whose target is in addrs; one 802.1Q/802.1ad tag allowed)
 // are redirected to the XSK of their receive queue in xsks (fallback when
-// the queue has none); everything else goes to the kernel (XDP_PASS).
+// the queue has none), and so is every frame to ownMAC (when not nil);
+// everything else goes to the kernel (XDP_PASS).
 //
 // Registers: r6 ctx, r7 data (advanced past a VLAN tag), r8 data_end; the
 // key is built at fp-24 (prefix length), fp-20 (marker), fp-16 (address).
-func program(addrs, xsks *ebpf.Map, fallback int32) asm.Instructions {
+func program(addrs, xsks *ebpf.Map, ownMAC *[6]byte, fallback int32) asm.Instructions {
 	const (
 		kLen  = -24
 		kMark = -20
@@ -141,8 +142,17 @@ func program(addrs, xsks *ebpf.Map, fallback int32) asm.Instructions {
 		asm.StoreMem(asm.RFP, kAddr+8, asm.R0, asm.DWord),
 	)
 	add(bound(14)...)
+	if ownMAC != nil {
+		// unicast to masscanned's own MAC: ours, whatever it holds
+		add(
+			asm.LoadMem(asm.R3, asm.R7, 0, asm.Word),
+			asm.JNE.Imm32(asm.R3, int32(binary.NativeEndian.Uint32(ownMAC[0:4])), "ethertype"),
+			asm.LoadMem(asm.R3, asm.R7, 4, asm.Half),
+			asm.JEq.Imm32(asm.R3, int32(binary.NativeEndian.Uint16(ownMAC[4:6])), "redirect"),
+		)
+	}
 	add(
-		asm.LoadMem(asm.R3, asm.R7, 12, asm.Half),
+		asm.LoadMem(asm.R3, asm.R7, 12, asm.Half).WithSymbol("ethertype"),
 		asm.JEq.Imm(asm.R3, nat16(0x8100), "vlan"),
 		asm.JEq.Imm(asm.R3, nat16(0x88a8), "vlan"),
 		asm.Ja.Label("dispatch"),
@@ -177,26 +187,27 @@ func program(addrs, xsks *ebpf.Map, fallback int32) asm.Instructions {
 		asm.StoreImm(asm.RFP, kLen, markerBits+32, asm.Word),
 		asm.Ja.Label("lookup"),
 	)
-	// IPv6: destination at 14+24; a multicast destination is looked at
-	// only for a neighbour solicitation (next header 58, type 135), whose
-	// target is at 14+40+8
+	// IPv6: a neighbour solicitation (next header 58, type 135; no
+	// extension header) is looked up by its target at 14+40+8, whatever
+	// its destination; anything else by its destination at 14+24, except
+	// multicast, which stays with the kernel
 	in = append(in, bound(54)[0].WithSymbol("ipv6"))
 	add(bound(54)[1:]...)
 	add(
-		asm.LoadMem(asm.R3, asm.R7, 38, asm.Byte),
-		asm.JEq.Imm(asm.R3, 0xff, "mcast"),
-		asm.LoadMem(asm.R3, asm.R7, 38, asm.DWord),
-		asm.LoadMem(asm.R4, asm.R7, 46, asm.DWord),
-		asm.Ja.Label("v6key"),
-		asm.LoadMem(asm.R3, asm.R7, 20, asm.Byte).WithSymbol("mcast"),
-		asm.JNE.Imm(asm.R3, unix.IPPROTO_ICMPV6, "pass"),
-	)
-	add(bound(78)...)
-	add(
+		asm.LoadMem(asm.R3, asm.R7, 20, asm.Byte),
+		asm.JNE.Imm(asm.R3, unix.IPPROTO_ICMPV6, "v6dst"),
+		asm.Mov.Reg(asm.R2, asm.R7),
+		asm.Add.Imm(asm.R2, 78),
+		asm.JGT.Reg(asm.R2, asm.R8, "v6dst"),
 		asm.LoadMem(asm.R3, asm.R7, 54, asm.Byte),
-		asm.JNE.Imm(asm.R3, 135, "pass"),
+		asm.JNE.Imm(asm.R3, 135, "v6dst"),
 		asm.LoadMem(asm.R3, asm.R7, 62, asm.DWord),
 		asm.LoadMem(asm.R4, asm.R7, 70, asm.DWord),
+		asm.Ja.Label("v6key"),
+		asm.LoadMem(asm.R3, asm.R7, 38, asm.Byte).WithSymbol("v6dst"),
+		asm.JEq.Imm(asm.R3, 0xff, "pass"),
+		asm.LoadMem(asm.R3, asm.R7, 38, asm.DWord),
+		asm.LoadMem(asm.R4, asm.R7, 46, asm.DWord),
 		asm.StoreMem(asm.RFP, kAddr, asm.R3, asm.DWord).WithSymbol("v6key"),
 		asm.StoreMem(asm.RFP, kAddr+8, asm.R4, asm.DWord),
 		asm.StoreImm(asm.RFP, kMark, nat32(6), asm.Word),
@@ -209,7 +220,7 @@ func program(addrs, xsks *ebpf.Map, fallback int32) asm.Instructions {
 		asm.Add.Imm(asm.R2, kLen),
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, "pass"),
-		asm.LoadMem(asm.R2, asm.R6, mdRxQueue, asm.Word),
+		asm.LoadMem(asm.R2, asm.R6, mdRxQueue, asm.Word).WithSymbol("redirect"),
 		asm.LoadMapPtr(asm.R1, xsks.FD()),
 		asm.Mov.Imm(asm.R3, fallback),
 		asm.FnRedirectMap.Call(),
@@ -229,10 +240,10 @@ type Program struct {
 }
 
 // LoadProgram creates the maps (xsks with room for queues entries, the
-// address map filled from self) and loads the program. fallback is the
+// address map filled from self) and loads the program (see program). fallback is the
 // verdict for a frame of ours on a queue without a socket (xdpPass in
 // production).
-func LoadProgram(queues int, self *addrset.Set, fallback int32) (*Program, error) {
+func LoadProgram(queues int, self *addrset.Set, ownMAC *[6]byte, fallback int32) (*Program, error) {
 	p := &Program{}
 	var err error
 	p.Addrs, err = ebpf.NewMap(&ebpf.MapSpec{
@@ -253,7 +264,7 @@ func LoadProgram(queues int, self *addrset.Set, fallback int32) (*Program, error
 	}
 	p.Prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name: "masscanned", Type: ebpf.XDP, License: "Dual MIT/GPL",
-		Instructions: program(p.Addrs, p.XSKs, fallback),
+		Instructions: program(p.Addrs, p.XSKs, ownMAC, fallback),
 	})
 	if err != nil {
 		p.Close()

@@ -98,7 +98,7 @@ func needBPF(t *testing.T) {
 func load(t *testing.T, self *addrset.Set) *Program {
 	t.Helper()
 	needBPF(t)
-	p, err := LoadProgram(2, self, xdpTx)
+	p, err := LoadProgram(2, self, nil, xdpTx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +148,8 @@ var verdictCases = []struct {
 	{"IPv4-mapped form of our IPv4 address is not ours", ipv6("2001:db8:100::1", "::ffff:198.51.100.2", 6, syn()), theirs},
 	{"NS for us (solicited-node multicast)", ipv6("2001:db8:100::1", "ff02::1:ff00:2", 58, ns("2001:db8:100::2")), ours},
 	{"NS for another host", ipv6("2001:db8:100::1", "ff02::1:ff00:1", 58, ns("2001:db8:100::1")), theirs},
+	{"NS for us to another unicast destination", ipv6("2001:db8:100::1", "::1", 58, ns("2001:db8:100::2")), ours},
+	{"NS for another host to our address", ipv6("2001:db8:100::1", "2001:db8:100::2", 58, ns("2001:db8:100::1")), theirs},
 	{"unicast NS (NUD) for us", ipv6("2001:db8:100::1", "2001:db8:100::2", 58, ns("2001:db8:100::2")), ours},
 	{"multicast UDP", ipv6("2001:db8:100::1", "ff02::fb", 17, make([]byte, 24)), theirs},
 	{"MLD report to all routers", ipv6("fe80::1", "ff02::16", 58, append([]byte{143}, make([]byte, 27)...)), theirs},
@@ -224,6 +226,37 @@ func TestSetSelf(t *testing.T) {
 	}
 	if n != 2 {
 		t.Errorf("map holds %d keys, want the 2 family keys", n)
+	}
+}
+
+// With masscanned's own MAC (-m), every frame to it is ours, malformed or
+// not; frames to other MACs follow the address rules.
+func TestVerdictsOwnMAC(t *testing.T) {
+	needBPF(t)
+	own := [6]byte(macUs)
+	p, err := LoadProgram(1, mustSet(t, "198.51.100.2"), &own, xdpTx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	toOther := func(f []byte) []byte { f = append([]byte(nil), f...); copy(f, []byte{0x02, 0, 0, 0, 0, 9}); return f }
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		want  uint32
+	}{
+		{"unknown ethertype to our MAC", eth(macUs, 0x88b5, make([]byte, 46)), ours},
+		{"truncated IPv4 to our MAC", ipv4("198.51.100.1", "198.51.100.2", 6, syn())[:24], ours},
+		{"IPv4 to our MAC for another address", ipv4("198.51.100.1", "198.51.100.9", 6, syn()), ours},
+		{"IPv4 to another MAC for our address", toOther(ipv4("198.51.100.1", "198.51.100.2", 6, syn())), ours},
+		{"IPv4 to another MAC and address", toOther(ipv4("198.51.100.1", "198.51.100.9", 6, syn())), theirs},
+		{"MAC differing in the last byte", eth([]byte{0x52, 0x1c, 0x4e, 0xc2, 0xa4, 0x20}, 0x88b5, make([]byte, 46)), theirs},
+		{"MAC differing in the first byte", eth([]byte{0x53, 0x1c, 0x4e, 0xc2, 0xa4, 0x1f}, 0x88b5, make([]byte, 46)), theirs},
+		{"broadcast ARP for us", arp(1, "198.51.100.1", "198.51.100.2"), ours},
+	} {
+		if got := run(t, p, c.frame); got != c.want {
+			t.Errorf("%s: verdict %d, want %d", c.name, got, c.want)
+		}
 	}
 }
 

@@ -103,7 +103,7 @@ func fakeXSK() (*xsk, *fakeKernel) {
 		fill: make([]uint64, fakeFrames), comp: make([]uint64, fakeFrames),
 		rx: make([]unix.XDPDesc, fakeFrames), tx: make([]unix.XDPDesc, fakeFrames),
 	}
-	x := &xsk{fd: -1, frameSize: frameSize, umem: make([]byte, 2*fakeFrames*frameSize)}
+	x := &xsk{fd: -1, frameSize: frameSize, umem: make([]byte, 2*fakeFrames*frameSize), nrx: fakeFrames, ntx: fakeFrames}
 	x.fill, x.fillAddrs = newProducer(&k.fillP, &k.fillC, nil, fakeFrames), k.fill
 	x.comp, x.compAddrs = newConsumer(&k.compP, &k.compC, nil, fakeFrames), k.comp
 	x.rx, x.rxDescs = newConsumer(&k.rxP, &k.rxC, nil, fakeFrames), k.rx

@@ -36,13 +36,15 @@ type xsk struct {
 	rxDescs, txDescs     []unix.XDPDesc
 
 	txFree []uint64 // free transmit frames
+	nrx    uint32   // receive frames (fill and rx ring entries)
+	ntx    uint32   // transmit frames (tx and completion ring entries)
 }
 
 // Sizes of one socket's UMEM.
 const (
 	frameSize = 2048
-	rxFrames  = 2048
-	txFrames  = 2048
+	rxFrames  = 16384 // default: 32 MiB, as the AF_PACKET ring
+	txFrames  = 4096
 )
 
 func setsockopt(fd, opt int, p unsafe.Pointer, n uintptr) error {
@@ -79,12 +81,12 @@ func xdpStats(fd int) (unix.XDPStatistics, error) {
 // (the caller falls back to copy mode on error). A bind that finds the
 // queue still held by a socket closed an instant ago (EBUSY: the kernel
 // releases it asynchronously) is retried for up to busyWait.
-func openXSK(ifindex, queue int, zeroCopy bool, busyWait time.Duration) (*xsk, error) {
+func openXSK(ifindex, queue int, zeroCopy bool, nrx int, busyWait time.Duration) (*xsk, error) {
 	fd, err := unix.Socket(unix.AF_XDP, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socket(AF_XDP): %w", err)
 	}
-	x := &xsk{fd: fd, queue: queue, zeroCopy: zeroCopy, frameSize: frameSize}
+	x := &xsk{fd: fd, queue: queue, zeroCopy: zeroCopy, frameSize: frameSize, nrx: uint32(nrx), ntx: txFrames}
 	if err := x.setup(ifindex, busyWait); err != nil {
 		x.close()
 		return nil, err
@@ -94,6 +96,7 @@ func openXSK(ifindex, queue int, zeroCopy bool, busyWait time.Duration) (*xsk, e
 
 func (x *xsk) setup(ifindex int, busyWait time.Duration) error {
 	var err error
+	rxFrames, txFrames := int(x.nrx), int(x.ntx)
 	n := rxFrames + txFrames
 	x.umem, err = unix.Mmap(-1, 0, n*frameSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
 	if err != nil {
@@ -129,28 +132,28 @@ func (x *xsk) setup(ifindex int, busyWait time.Duration) error {
 		return err
 	}
 	p, c, f, d := ringMem(m, off.Fr.Producer, off.Fr.Consumer, off.Fr.Flags, off.Fr.Desc)
-	x.fill, x.fillAddrs = newProducer(p, c, f, rxFrames), unsafe.Slice((*uint64)(d), rxFrames)
+	x.fill, x.fillAddrs = newProducer(p, c, f, x.nrx), unsafe.Slice((*uint64)(d), rxFrames)
 	if m, err = mm(unix.XDP_UMEM_PGOFF_COMPLETION_RING, off.Cr, txFrames, 8); err != nil {
 		return err
 	}
 	p, c, f, d = ringMem(m, off.Cr.Producer, off.Cr.Consumer, off.Cr.Flags, off.Cr.Desc)
-	x.comp, x.compAddrs = newConsumer(p, c, f, txFrames), unsafe.Slice((*uint64)(d), txFrames)
+	x.comp, x.compAddrs = newConsumer(p, c, f, x.ntx), unsafe.Slice((*uint64)(d), txFrames)
 	if m, err = mm(unix.XDP_PGOFF_RX_RING, off.Rx, rxFrames, unsafe.Sizeof(unix.XDPDesc{})); err != nil {
 		return err
 	}
 	p, c, f, d = ringMem(m, off.Rx.Producer, off.Rx.Consumer, off.Rx.Flags, off.Rx.Desc)
-	x.rx, x.rxDescs = newConsumer(p, c, f, rxFrames), unsafe.Slice((*unix.XDPDesc)(d), rxFrames)
+	x.rx, x.rxDescs = newConsumer(p, c, f, x.nrx), unsafe.Slice((*unix.XDPDesc)(d), rxFrames)
 	if m, err = mm(unix.XDP_PGOFF_TX_RING, off.Tx, txFrames, unsafe.Sizeof(unix.XDPDesc{})); err != nil {
 		return err
 	}
 	p, c, f, d = ringMem(m, off.Tx.Producer, off.Tx.Consumer, off.Tx.Flags, off.Tx.Desc)
-	x.tx, x.txDescs = newProducer(p, c, f, txFrames), unsafe.Slice((*unix.XDPDesc)(d), txFrames)
+	x.tx, x.txDescs = newProducer(p, c, f, x.ntx), unsafe.Slice((*unix.XDPDesc)(d), txFrames)
 
 	// every receive frame to the fill ring, every transmit frame free
 	for i := range uint32(rxFrames) {
 		x.fillAddrs[(x.fill.local+i)&x.fill.mask] = uint64(i) * frameSize
 	}
-	x.fill.produced(rxFrames)
+	x.fill.produced(uint32(rxFrames))
 	x.fill.publish()
 	x.txFree = make([]uint64, 0, txFrames)
 	for i := txFrames - 1; i >= 0; i-- {
@@ -241,7 +244,7 @@ func (x *xsk) frame(d unix.XDPDesc) []byte {
 
 // complete moves finished transmissions back to the free list.
 func (x *xsk) complete() {
-	n := x.comp.avail(txFrames)
+	n := x.comp.avail(x.ntx)
 	for i := range n {
 		x.txFree = append(x.txFree, x.compAddrs[(x.comp.local+i)&x.comp.mask]&^(x.frameSize-1))
 	}
@@ -310,9 +313,13 @@ func (x *xsk) flush() {
 	}
 }
 
-// rxQueues returns the number of receive queues of iface: the ethtool
+// MaxMTU is the largest interface MTU whose frames (with one VLAN tag)
+// fit in a UMEM frame after the kernel's XDP headroom.
+const MaxMTU = frameSize - unix.XDP_PACKET_HEADROOM - 18
+
+// RxQueues returns the number of receive queues of iface: the ethtool
 // channel counts, else the rx-N entries in sysfs, else 1.
-func rxQueues(iface string) int {
+func RxQueues(iface string) int {
 	if n := ethtoolQueues(iface); n > 0 {
 		return n
 	}
