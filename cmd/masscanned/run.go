@@ -30,6 +30,7 @@ import (
 	"github.com/masscanned-go/masscanned/internal/ivre"
 	"github.com/masscanned-go/masscanned/internal/link"
 	"github.com/masscanned-go/masscanned/internal/link/afpacket"
+	"github.com/masscanned-go/masscanned/internal/link/afxdp"
 	"github.com/masscanned-go/masscanned/internal/link/pcapfile"
 	"github.com/masscanned-go/masscanned/internal/metrics"
 	"github.com/masscanned-go/masscanned/internal/p0f"
@@ -61,6 +62,7 @@ type runner struct {
 	ivre      *ivre.Writer        // --ivre
 	stateDir  string              // --state-dir or a temporary one
 	fleet     *fleet.Publisher    // --nats
+	xdp       *afxdp.XDP          // --link afxdp (linksel.go)
 }
 
 // workers is the number of workers to run: one per CPU for 0, one for a
@@ -114,24 +116,17 @@ func (r *runner) openLinks() ([6]byte, error) {
 	if opts.TX, err = afpacketTX(); err != nil {
 		return mac, err
 	}
-	n := r.workers()
-	if n > 1 {
-		opts.FanoutGroup = uint16(os.Getpid())
-		if opts.FanoutGroup == 0 {
-			opts.FanoutGroup = 1
-		}
-	}
 	if o.WritePcap != "" {
 		if r.rec, err = pcapfile.NewRecorder(o.WritePcap); err != nil {
 			return mac, err
 		}
 	}
-	for range n {
-		l, err := afpacket.Open(o.Iface, opts)
-		if err != nil {
-			r.closeLinks()
-			return mac, err
-		}
+	live, err := r.openLive(opts, r.workers(), mac, hw)
+	if err != nil {
+		r.closeLinks()
+		return mac, err
+	}
+	for _, l := range live {
 		if r.rec != nil {
 			r.links = append(r.links, pcapfile.NewTee(l, r.rec))
 		} else {
@@ -435,6 +430,7 @@ func (r *runner) reload() {
 			for _, st := range r.stacks {
 				st.SetLists(self, deny)
 			}
+			r.reloadLink(self)
 			r.log.Warn("reloaded address lists", "self", self.Len(), "deny", deny.Len())
 		}
 	}

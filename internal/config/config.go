@@ -57,6 +57,7 @@ type Options struct {
 	Promisc        bool
 	RingMB         int
 	Workers        int
+	Link           string // --link: auto, afxdp or afpacket
 	ProfileFile    string
 	IdleTimeout    time.Duration
 	GreetAfter     time.Duration
@@ -144,6 +145,7 @@ func NewFlagSet(o *Options, out io.Writer) *pflag.FlagSet {
 	fs.IntVar(&o.EventQueue, "event-queue", 65536, "events buffered for the output; beyond it events are counted as dropped")
 	fs.BoolVar(&o.Promisc, "promisc", false, "put the interface in promiscuous mode (needed when -m differs from the interface's MAC)")
 	fs.IntVar(&o.RingMB, "ring-mb", 32, "size of each AF_PACKET receive ring in MiB")
+	fs.StringVar(&o.Link, "link", "auto", "live link: afxdp (an XDP program hands masscanned's frames to AF_XDP sockets, one per receive queue; the rest stays with the kernel), afpacket (TPACKET_V3 ring), or auto: afxdp where the kernel and driver allow, else afpacket")
 	fs.IntVar(&o.Workers, "workers", 1, "workers, each with its own receive ring, sharing the interface by flow (PACKET_FANOUT); 0: one per CPU")
 	fs.StringVar(&o.ProfileFile, "profile", "", "TOML file of host profiles: per address, personality, open TCP ports (others reset), answered UDP ports, services, banners (SIGHUP reloads it)")
 	fs.DurationVar(&o.IdleTimeout, "idle-timeout", 60*time.Second, "end a TCP connection that sends nothing for this long (we send FIN)")
@@ -231,6 +233,9 @@ func (o *Options) Finish() error {
 	}
 	if o.Workers < 0 || o.Workers > 64 {
 		return errors.New("--workers must be between 0 and 64")
+	}
+	if o.Link != "auto" && o.Link != "afxdp" && o.Link != "afpacket" {
+		return fmt.Errorf("--link must be auto, afxdp or afpacket, not %q", o.Link)
 	}
 	if o.RingMB < 1 || o.RingMB > 1024 {
 		return errors.New("--ring-mb must be between 1 and 1024")
