@@ -131,7 +131,7 @@ ip netns exec "$R" nft 'table inet bench { chain in { type filter hook input pri
 # mc NAME LINK: run masscanned with --link LINK and measure it
 mc() {
 	: >"$TMP/mc.err"
-	ip netns exec "$R" taskset -c "$CPUS" "$BIN" -i "$VR" --link "$2" --workers "$WORKERS" --no-rate-limit -q --self-ip-list $RIP 2>"$TMP/mc.err" &
+	ip netns exec "$R" taskset -c "$CPUS" "$BIN" -i "$VR" --link "$2" --workers "$WORKERS" --no-rate-limit -q -v --self-ip-list $RIP 2>"$TMP/mc.err" &
 	local mp=$!
 	PIDS+=("$mp")
 	for _ in $(seq 50); do grep -q 'msg=link' "$TMP/mc.err" && break; sleep 0.1; done

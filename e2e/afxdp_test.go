@@ -52,7 +52,7 @@ func TestAFXDP(t *testing.T) {
 	if out, err := l.InResp(5*time.Second, "ip", "addr", "add", KernelIP4+"/24", "dev", l.RespIf); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	l.Start("--link", "afxdp")
+	l.Start("--link", "afxdp", "-v")
 	waitStderr(t, l, "type=afxdp", 1)
 	if !regexp.MustCompile(`link.*type=afxdp.*AF_XDP on ` + l.RespIf + ` \(driver veth, native XDP, copy mode`).MatchString(l.Stderr()) {
 		t.Errorf("no AF_XDP startup line:\n%s", l.Stderr())
@@ -109,7 +109,7 @@ func TestAFXDP(t *testing.T) {
 	}
 
 	// kill -9: the kernel closes the bpf_link, the program goes
-	l.Start("--link", "afxdp")
+	l.Start("--link", "afxdp", "-v")
 	if !pingOK(l, RespIP4) {
 		t.Fatalf("no answer after restart:\n%s", l.Stderr())
 	}
@@ -147,7 +147,7 @@ func TestAFXDPAutoReloadUser(t *testing.T) {
 	if err := os.WriteFile(self, []byte(RespIP4+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l.StartRaw("-i", l.RespIf, "--format", "json", "-m", RespMAC, "--self-ip-file", self, "--user", "nobody")
+	l.StartRaw("-i", l.RespIf, "--format", "json", "-m", RespMAC, "--self-ip-file", self, "--user", "nobody", "-v")
 	waitStderr(t, l, "type=", 1)
 	if !strings.Contains(l.Stderr(), "type=afxdp") {
 		t.Errorf("--link auto did not pick AF_XDP on veth:\n%s", l.Stderr())
@@ -183,7 +183,7 @@ func TestLinkAFPacketForced(t *testing.T) {
 	Require(t, "ping")
 	t.Parallel()
 	l := NewLab(t, LabOptions{NoClientIPv6: true})
-	l.Start("--link", "afpacket")
+	l.Start("--link", "afpacket", "-v")
 	waitStderr(t, l, "type=afpacket", 1)
 	if !strings.Contains(l.Stderr(), "type=afpacket") || xdpOn(t, l) {
 		t.Errorf("--link afpacket: XDP attached or wrong startup line:\n%s", l.Stderr())

@@ -27,13 +27,15 @@ func (r *runner) openLive(opts afpacket.Options, n int, mac [6]byte, hw net.Hard
 	if len(hw) == 6 && [6]byte(hw) != mac {
 		xo.OwnMAC = &mac // -m: every frame to that MAC is ours
 	}
-	if q := afxdp.RxQueues(o.Iface); o.Link == "auto" && o.Workers > q {
+	if o.Link == "auto" && o.HostPorts != "" {
+		r.log.Info("AF_XDP not used: --host-ports shares the host's address, whose own ports the XDP program would take")
+	} else if q := afxdp.RxQueues(o.Iface); o.Link == "auto" && o.Workers > q {
 		r.log.Warn("AF_XDP not used: more workers asked than receive queues, using AF_PACKET fanout", "workers", o.Workers, "queues", q)
 	} else if o.Link == "afxdp" || o.Link == "auto" {
 		x, err := afxdp.Open(o.Iface, xo)
 		if err == nil {
 			r.xdp = x
-			r.log.Warn("link", "type", "afxdp", "detail", x.Describe())
+			r.log.Info("link", "type", "afxdp", "detail", x.Describe())
 			if len(x.Links()) < n {
 				r.log.Info("fewer workers than asked: one per receive queue at most", "workers", len(x.Links()), "queues", x.Queues())
 			}
@@ -69,7 +71,7 @@ func (r *runner) openLive(opts afpacket.Options, n int, mac [6]byte, hw net.Hard
 	if n > 1 {
 		fanout = "PACKET_FANOUT_HASH"
 	}
-	r.log.Warn("link", "type", "afpacket", "detail", fmt.Sprintf("AF_PACKET TPACKET_V3 on %s (%d MiB ring per worker, fanout %s, %d worker(s))",
+	r.log.Info("link", "type", "afpacket", "detail", fmt.Sprintf("AF_PACKET TPACKET_V3 on %s (%d MiB ring per worker, fanout %s, %d worker(s))",
 		o.Iface, opts.BlockCount, fanout, n))
 	return ls, nil
 }

@@ -237,6 +237,9 @@ func (o *Options) Finish() error {
 	if o.Link != "auto" && o.Link != "afxdp" && o.Link != "afpacket" {
 		return fmt.Errorf("--link must be auto, afxdp or afpacket, not %q", o.Link)
 	}
+	if o.Link == "afxdp" && o.HostPorts != "" {
+		return errors.New("--host-ports needs --link afpacket (or auto): the XDP program would take the shared address's frames, the host's own ports included")
+	}
 	if o.RingMB < 1 || o.RingMB > 1024 {
 		return errors.New("--ring-mb must be between 1 and 1024")
 	}
