@@ -172,19 +172,29 @@ func benchCapture(b *testing.B, n int) string {
 }
 
 // BenchmarkReplay runs the whole run loop (read a capture of SYNs, answer,
-// events to a JSON sink on a discarded stdout) per frame, without and with
-// --capture (whose writer runs in its own goroutine).
+// events to a JSON sink on a discarded stdout) per frame: without outputs,
+// with --capture (whose writer runs in its own goroutine), and with every
+// output a file or a port takes at once (--capture, --ivre, --metrics,
+// --p0f-db when Debian's database is there; --nats needs a broker and is
+// measured in internal/fleet).
 func BenchmarkReplay(b *testing.B) {
 	const n = 50000
 	in := benchCapture(b, n)
-	for _, capture := range []bool{false, true} {
-		b.Run(fmt.Sprintf("capture=%v", capture), func(b *testing.B) {
+	for _, outputs := range []string{"none", "capture", "all"} {
+		capture := outputs != "none"
+		b.Run("outputs="+outputs, func(b *testing.B) {
 			dir := b.TempDir()
 			for i := 0; b.Loop(); i++ {
 				args := []string{"--read-pcap", in, "--format", "json", "-m", rpOurMAC.String(), "--self-ip-list", "198.51.100.2",
 					"--no-rate-limit", "--max-half-open", "0", "--personality", "masscanned"}
 				if capture {
 					args = append(args, "--capture", filepath.Join(dir, fmt.Sprintf("c%d.pcapng", i)), "--capture-queue", "65536")
+				}
+				if outputs == "all" {
+					args = append(args, "--ivre", filepath.Join(dir, fmt.Sprintf("i%d.json", i)), "--metrics", "127.0.0.1:0")
+					if _, err := os.Stat("/etc/p0f/p0f.fp"); err == nil {
+						args = append(args, "--p0f-db", "/etc/p0f/p0f.fp")
+					}
 				}
 				var stderr bytes.Buffer
 				if code := run(args, io.Discard, &stderr); code != 0 {
