@@ -263,7 +263,7 @@ func TestCaptureFullDuplex(t *testing.T) {
 		{1, []string{"drop reason="}},
 		{1, []string{"send reply=data app=http", "path=/before"}},
 		{2, []string{"send reply=data app=http", "path=/before"}},
-		{2, []string{"timer reply=data"}},                      // the SSH library's output, sent by Tick
+		{2, []string{"timer reply=data"}}, // the SSH library's output, sent by Tick
 		// the library's record of the password rides on the next reply
 		// on that connection: a timer's data or the ACK of a client frame
 		{2, []string{"reply=", "app=ssh", "auth_method=password", "user=root"}},
