@@ -45,7 +45,8 @@ const usageTail = `
 Events (one per frame: received, answered or dropped with a reason) go to
 stdout in the --format chosen; diagnostics go to stderr. SIGINT/SIGTERM stop
 cleanly, flushing every event; SIGHUP reloads the self-IP and deny lists,
-reopens --write-pcap and starts the next --capture file.
+reopens --write-pcap and --ivre, starts the next --capture file and gives
+the XDP program the new addresses.
 `
 
 // exit codes
