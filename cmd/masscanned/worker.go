@@ -30,6 +30,12 @@ const (
 	// batch: above 200 k frames/s) are a flood no libpcap scanner hears
 	// whole anyway; then replies go out unpaced, at the CPU's pace.
 	floodGap = 5 * time.Microsecond
+	// backlogBatches: this many full receive batches in a row mean the
+	// worker has fallen behind its input (a sleep lasts far longer than
+	// txGap on a loaded machine): pacing then stops until a batch comes
+	// short, or the receive ring would overflow. A scanner's burst (masscan
+	// catches up with about 300 SYNs) stays below it and is paced.
+	backlogBatches = 32
 )
 
 // maxOutFrames bounds the replies a worker collects before sending them
@@ -58,6 +64,7 @@ type worker struct {
 	lastFull time.Time // when the last full burst was sent (zero: the last was not)
 	lastRx   time.Time // arrival of the last frame received
 	flood    bool      // the last batch arrived faster than floodGap a frame
+	full     int       // full receive batches in a row
 }
 
 // txWindow is the part of a worker's Tx from a given frame on: what the
@@ -102,6 +109,11 @@ func (w *worker) run() error {
 		last := w.rx[n-1].Time
 		w.flood = n > 1 && last.Sub(w.lastRx) < time.Duration(n)*floodGap
 		w.lastRx = last
+		if n == len(w.rx) {
+			w.full++
+		} else {
+			w.full = 0
+		}
 		for i := range w.rx[:n] {
 			w.frame(&w.rx[i])
 		}
@@ -156,7 +168,7 @@ func (w *worker) flush() {
 		for ; i < n && len(w.out) < txBurst; i++ {
 			w.out = append(w.out, w.tx.Frame(i))
 		}
-		if !w.lastFull.IsZero() && !w.flood {
+		if !w.lastFull.IsZero() && !w.flood && w.full < backlogBatches {
 			if d := txGap - time.Since(w.lastFull); d > 0 {
 				time.Sleep(d)
 			}
