@@ -2,10 +2,8 @@ package e2e
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -20,40 +18,7 @@ func TestP0fClients(t *testing.T) {
 	l := NewLab(t, LabOptions{})
 	l.Start("--p0f-db", "/etc/p0f/p0f.fp")
 	logPath := filepath.Join(l.Dir, "p0f-cli.log")
-	outPath := filepath.Join(l.Dir, "p0f-cli.out")
-	out, err := os.Create(outPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	cmd := exec.Command("ip", "netns", "exec", l.Client, "p0f", "-i", l.ClientIf, "-o", logPath, "tcp")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = syscall.Kill(cmd.Process.Pid, syscall.SIGINT)
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}
-	defer stop()
-	readOut := func() string { b, _ := os.ReadFile(outPath); return string(b) }
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(readOut(), "Entered main event loop"); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("p0f did not start:\n%s", readOut())
-		}
-	}
+	stop, _ := startP0f(t, l, logPath)
 	if o, err := l.InClient(10*time.Second, "nc", "-z", "-w", "2", RespIP4, "80"); err != nil {
 		t.Fatalf("nc -z: %v\n%s", err, o)
 	}

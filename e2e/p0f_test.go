@@ -49,26 +49,26 @@ func p0fSYNACK(log string) (p0fSig, bool) {
 	return p0fSig{}, false
 }
 
-// p0fConnect runs p0f on the client's interface, connects from the client
-// to RespIP4 port 80 and returns p0f's view of the SYN-ACK.
-func p0fConnect(t *testing.T, l *Lab) p0fSig {
+// startP0f runs p0f on the client's interface, logging to logPath, and
+// returns once it has entered its event loop; stop ends it (also at the
+// test's end).
+func startP0f(t *testing.T, l *Lab, logPath string) (stop func(), readOut func() string) {
 	t.Helper()
-	logPath := filepath.Join(l.Dir, "p0f.log")
-	outPath := filepath.Join(l.Dir, "p0f.out")
+	outPath := logPath + ".out"
 	out, err := os.Create(outPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer out.Close()
 	// ip netns exec execs p0f: cmd's PID is p0f's
 	cmd := exec.Command("ip", "netns", "exec", l.Client, "p0f", "-i", l.ClientIf, "-o", logPath, "tcp")
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
+		out.Close()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	stop := func() {
+	stop = func() {
 		if cmd.Process == nil {
 			return
 		}
@@ -80,9 +80,10 @@ func p0fConnect(t *testing.T, l *Lab) p0fSig {
 			<-done
 		}
 		cmd.Process = nil
+		out.Close()
 	}
-	defer stop()
-	readOut := func() string { b, _ := os.ReadFile(outPath); return string(b) }
+	t.Cleanup(stop)
+	readOut = func() string { b, _ := os.ReadFile(outPath); return string(b) }
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(readOut(), "Entered main event loop"); {
 		select {
 		case err := <-done:
@@ -94,6 +95,15 @@ func p0fConnect(t *testing.T, l *Lab) p0fSig {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	return stop, readOut
+}
+
+// p0fConnect runs p0f on the client's interface, connects from the client
+// to RespIP4 port 80 and returns p0f's view of the SYN-ACK.
+func p0fConnect(t *testing.T, l *Lab) p0fSig {
+	t.Helper()
+	logPath := filepath.Join(l.Dir, "p0f.log")
+	stop, readOut := startP0f(t, l, logPath)
 	if o, err := l.InClient(10*time.Second, "nc", "-z", "-w", "2", RespIP4, "80"); err != nil {
 		t.Fatalf("nc -z %s 80: %v\n%s", RespIP4, err, o)
 	}
