@@ -80,14 +80,21 @@ func nmapOpenCount(t *testing.T, l *Lab) int {
 // ring overflows when other tests take the CPU, against the kernel too.
 func TestScannersHearEveryReply(t *testing.T) {
 	Require(t, "masscan", "nmap", "nft")
+	for _, lk := range []string{"afxdp", "afpacket"} {
+		t.Run(lk, func(t *testing.T) { scannersHear(t, lk) })
+	}
+}
+
+// scannersHear runs both scanners against the kernel and against
+// masscanned on the given link.
+func scannersHear(t *testing.T, lk string) {
 	k := kernelPortsLab(t)
 	k.must("ip", "-n", k.Client, "neigh", "replace", RespIP4, "lladdr", k.RespIfMAC, "dev", k.ClientIf, "nud", "permanent")
 	m := NewLab(t, LabOptions{})
 	m.DropClientTCP()
 	m.SilenceRespKernel()
-	m.Start("-q")
+	m.Start("-q", "--link", lk)
 	m.must("ip", "-n", m.Client, "neigh", "replace", RespIP4, "lladdr", RespMAC, "dev", m.ClientIf, "nud", "permanent")
-
 	kern := masscanOpen(t, k, k.RespIfMAC)
 	mc := masscanOpen(t, m, RespMAC)
 	t.Logf("masscan --rate 10000 -p1-1000: kernel %d open, masscanned %d open", kern, mc)

@@ -3,7 +3,9 @@
 // pinned: it goes with the process): -mode tx swaps the Ethernet
 // addresses and bounces every frame back out (XDP_TX), the hairpin
 // ceiling of the machine's XDP path; -mode pass passes everything, which
-// a veth needs on the peer of an XDP_TX interface.
+// a veth needs on the peer of an XDP_TX interface; -mode drop drops
+// everything in the driver (the generator's cheap sink: replies are
+// counted by the veth and go no further).
 package main
 
 import (
@@ -21,7 +23,7 @@ import (
 
 func main() {
 	iface := flag.String("i", "", "interface")
-	mode := flag.String("mode", "tx", "tx (swap MACs, XDP_TX) or pass (XDP_PASS)")
+	mode := flag.String("mode", "tx", "tx (swap MACs, XDP_TX), pass (XDP_PASS) or drop (XDP_DROP)")
 	flag.Parse()
 	if err := run(*iface, *mode); err != nil {
 		fmt.Fprintln(os.Stderr, "xdptx:", err)
@@ -38,6 +40,8 @@ func run(iface, mode string) error {
 	switch mode {
 	case "pass":
 		insns = asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}
+	case "drop":
+		insns = asm.Instructions{asm.Mov.Imm(asm.R0, 1), asm.Return()}
 	case "tx":
 		insns = asm.Instructions{
 			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data

@@ -297,3 +297,64 @@ func BenchmarkWorkerSYN(b *testing.B) {
 		})
 	}
 }
+
+// backlogLink is a memLink that reports a backlog (link.Backlogger).
+type backlogLink struct {
+	*memLink
+	backlog int
+}
+
+func (b *backlogLink) Backlog() int { return b.backlog }
+
+// Replies are paced while the worker keeps up with its input (a small
+// backlog: a scanner's burst): a wait of at most txGap before each Send
+// that follows a full one. Behind a flood (a backlog of pacedBacklog
+// frames or more), and on links that cannot tell their backlog, they are
+// not: a wait would only let the receive ring overflow.
+func TestWorkerPacing(t *testing.T) {
+	const total = 10 * txBurst
+	for _, tc := range []struct {
+		name    string
+		backlog int // -1: the link is no Backlogger
+		paced   bool
+	}{
+		{"scanner-burst", 300, true},
+		{"idle", 0, true},
+		{"flood", pacedBacklog, false},
+		{"no-backlogger", -1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := wkStack(t)
+			m := newMemLink(64, total, wkTCP(t, 1, 1000, 0, true))
+			var l link.Link = m
+			if tc.backlog >= 0 {
+				l = &backlogLink{memLink: m, backlog: tc.backlog}
+			}
+			w := newWorker(l, st, nil, nil, nil, slog.New(slog.DiscardHandler))
+			var waits []time.Duration
+			w.sleep = func(d time.Duration) { waits = append(waits, d) }
+			if err := w.run(); err != nil {
+				t.Fatal(err)
+			}
+			if m.sent != total || m.sends != total/txBurst {
+				t.Fatalf("%d replies in %d Sends, want %d in %d", m.sent, m.sends, total, total/txBurst)
+			}
+			if !tc.paced {
+				if len(waits) != 0 {
+					t.Fatalf("%d pacing waits, want none", len(waits))
+				}
+				return
+			}
+			// every Send but the first follows a full one: a wait before
+			// each, unless handling the batch took txGap already
+			if len(waits) == 0 || len(waits) > total/txBurst-1 {
+				t.Fatalf("%d pacing waits for %d full Sends", len(waits), total/txBurst)
+			}
+			for _, d := range waits {
+				if d <= 0 || d > txGap {
+					t.Fatalf("a wait of %v (txGap %v)", d, txGap)
+				}
+			}
+		})
+	}
+}

@@ -8,7 +8,7 @@
 // to the stack and collects the replies, and Send transmits the batch of
 // replies in one call (one system call for a ring or sendmmsg backend).
 // What only some backends can do is a small optional interface: Drainer,
-// Waker, BatchSizer, Interfacer.
+// Waker, BatchSizer, Interfacer, Backlogger.
 package link
 
 import (
@@ -96,6 +96,13 @@ func Wake(l Link) {
 	if w, ok := l.(Waker); ok {
 		w.Wake()
 	}
+}
+
+// Backlogger is implemented by live links that know how many received
+// frames wait beyond those Recv returned (a ring's occupancy): how far
+// the reader is behind its input.
+type Backlogger interface {
+	Backlog() int
 }
 
 // Drainer is implemented by links that can stop without losing what they

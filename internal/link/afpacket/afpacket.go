@@ -449,6 +449,36 @@ func (a *AFPacket) Recv(frames []link.Frame, d time.Duration) (int, error) {
 	}
 }
 
+// Backlog implements link.Backlogger: the frames left in the current
+// block plus those of the blocks after it that the kernel has handed
+// over.
+func (a *AFPacket) Backlog() int {
+	a.rmu.Lock()
+	defer a.rmu.Unlock()
+	if a.ring == nil || a.unmapped || a.closed.Load() {
+		return 0
+	}
+	n := 0
+	b := a.block
+	if a.inBlock {
+		n = int(a.remaining)
+		b = (b + 1) % a.nblocks
+	}
+	for range a.nblocks {
+		if b == a.block && a.inBlock {
+			break
+		}
+		if atomic.LoadUint32(a.blockStatus(b))&unix.TP_STATUS_USER == 0 {
+			break
+		}
+		n += int(binary.NativeEndian.Uint32(a.ring[b*a.bsize+bdNumPkts:]))
+		b = (b + 1) % a.nblocks
+	}
+	return n
+}
+
+var _ link.Backlogger = (*AFPacket)(nil)
+
 // insertVLAN copies data, with the 802.1Q tag (tpid, tci) put back after
 // the MAC addresses, to the end of the batch's buffer. (When the buffer
 // grows, the earlier frames of the batch keep the old array.)

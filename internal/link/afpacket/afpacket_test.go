@@ -404,3 +404,40 @@ func TestDrain(t *testing.T) {
 		t.Fatalf("drained %d frames, want %d", got, count)
 	}
 }
+
+// Backlog counts the frames received and not yet returned by Recv: the
+// rest of the current block and the blocks the kernel handed over after
+// it (small blocks here, so that the burst spans several).
+func TestBacklog(t *testing.T) {
+	n := newTestNet(t)
+	l := n.openLink(t, Options{BlockSize: os.Getpagesize(), BlockCount: 16})
+	p := n.openPeer(t)
+	const count = 40
+	for i := range count {
+		p.send(t, ethFrame(n.macR, n.macG, u16(0x88b5), []byte("masscanned-backlog"), u16(uint16(i))))
+	}
+	time.Sleep(100 * time.Millisecond) // every block retired (timeout 1 ms)
+	fs := make([]link.Frame, 4)
+	k, err := l.Recv(fs, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the kernel's own chatter (IPv6 router solicitations) may add frames
+	if b := l.Backlog(); b < count-k || b > count+16 {
+		t.Fatalf("backlog %d after reading %d of %d frames", b, k, count)
+	}
+	for {
+		if _, err := l.Recv(fs, 50*time.Millisecond); err == link.ErrTimeout {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b := l.Backlog(); b != 0 {
+		t.Fatalf("backlog %d with every frame read", b)
+	}
+	_ = l.Close()
+	if b := l.Backlog(); b != 0 {
+		t.Fatalf("backlog %d after Close", b)
+	}
+}

@@ -300,6 +300,7 @@ type Link struct {
 var _ link.Link = (*Link)(nil)
 var _ link.Drainer = (*Link)(nil)
 var _ link.Waker = (*Link)(nil)
+var _ link.Backlogger = (*Link)(nil)
 
 // pollTimeout bounds one wait when no wake-up comes (ms).
 const pollTimeout = 100
@@ -329,6 +330,20 @@ func (l *Link) Recv(fs []link.Frame, d time.Duration) (int, error) {
 	}
 	l.received.Add(uint64(n))
 	return n, nil
+}
+
+// Backlog implements link.Backlogger: the frames of the current batch not
+// returned yet, plus those waiting in the sockets' rx rings.
+func (l *Link) Backlog() int {
+	l.rmu.Lock()
+	n := l.bn - l.bi
+	for _, s := range l.socks {
+		if s.fd >= 0 {
+			n += int(s.rx.ready())
+		}
+	}
+	l.rmu.Unlock()
+	return n
 }
 
 // next gives the finished batch back, sends what was queued, and waits

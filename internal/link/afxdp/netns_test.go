@@ -387,3 +387,35 @@ func TestDrain(t *testing.T) {
 		t.Errorf("drained %d frames, want 10", k)
 	}
 }
+
+// Backlog counts the frames received and not yet returned by Recv: the
+// rest of the current batch and the rx rings' entries.
+func TestBacklog(t *testing.T) {
+	n := newTestNet(t)
+	x := n.open(t, Options{Workers: 1, Self: mustSet(t, ipR)})
+	l := x.Links()[0]
+	p := n.peer(t)
+	const count = 40
+	for i := range count {
+		p.send(t, udpFrame(n.macR, n.macG, ipG, ipR, []byte{'b', 'l', byte(i)}))
+	}
+	time.Sleep(50 * time.Millisecond)
+	fs := make([]link.Frame, 4)
+	k, err := l.Recv(fs, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := l.Backlog(); b != count-k {
+		t.Fatalf("backlog %d after reading %d of %d frames", b, k, count)
+	}
+	for {
+		if _, err := l.Recv(fs, 50*time.Millisecond); err == link.ErrTimeout {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b := l.Backlog(); b != 0 {
+		t.Fatalf("backlog %d with every frame read", b)
+	}
+}

@@ -77,6 +77,10 @@ func (r *ring) avail(want uint32) uint32 {
 	return min(a, want)
 }
 
+// ready is the number of entries the kernel has produced and we have not
+// consumed (one atomic load).
+func (r *ring) ready() uint32 { return atomic.LoadUint32(r.prod) - r.local }
+
 // release gives n consumed entries back to the kernel.
 func (r *ring) release(n uint32) {
 	r.local += n
