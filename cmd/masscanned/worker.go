@@ -28,7 +28,9 @@ import (
 // catches up with about 300 SYNs) replies are paced; above it the worker
 // has fallen behind a flood, and pacing stops until it has caught up, or
 // the receive ring would overflow. A link that cannot tell its backlog
-// (a capture file, a test link) is never paced.
+// (a capture file, a test link) is never paced. Unpaced, a worker reads
+// and sends whole batches (the link's batch size, up to maxOutFrames
+// replies per Send): fewer system calls per frame while it catches up.
 const (
 	txBurst      = 16
 	txGap        = 20 * time.Microsecond
@@ -77,10 +79,11 @@ func (w *txWindow) Frame(i int) []byte { return w.tx.Frame(w.from + i) }
 
 func newWorker(l link.Link, st *stack.Stack, mc *metrics.Counters, sink func(*event.Event), tap *capture.Tap, log *slog.Logger) *worker {
 	w := &worker{l: l, st: st, mc: mc, sink: sink, tap: tap, log: log}
-	w.rx = make([]link.Frame, min(link.BatchSize(l), txBurst))
+	w.rx = make([]link.Frame, link.BatchSize(l))
 	w.out = make([][]byte, 0, maxOutFrames)
 	w.win.tx = &w.tx
 	w.bl, _ = l.(link.Backlogger)
+	w.paced = w.bl != nil
 	w.sleep = yieldWait
 	if tap != nil {
 		tap.Bind(&w.win)
@@ -91,7 +94,13 @@ func newWorker(l link.Link, st *stack.Stack, mc *metrics.Counters, sink func(*ev
 // run loops until the link is drained or exhausted.
 func (w *worker) run() error {
 	for {
-		n, err := w.l.Recv(w.rx, stack.TickInterval)
+		rx := w.rx
+		if w.paced {
+			// paced: a batch is at most one burst, and the handling
+			// of the next batch is part of the gap
+			rx = rx[:min(len(rx), txBurst)]
+		}
+		n, err := w.l.Recv(rx, stack.TickInterval)
 		if errors.Is(err, link.ErrTimeout) {
 			// a quiet link or a wake-up: run the timers from the clock
 			w.tick(time.Now())
@@ -146,17 +155,22 @@ func (w *worker) tick(now time.Time) {
 	}
 }
 
-// flush sends the collected replies: at most txBurst per Send and, when
-// paced, txGap after a full burst before the next one. The wait sleeps,
-// leaving the CPU to others (on one machine, the scanner's reader).
+// flush sends the collected replies: when paced, at most txBurst per Send
+// and txGap after a full burst before the next one (the wait yields the
+// CPU to others: on one machine, the scanner's reader); unpaced, up to
+// maxOutFrames per Send with no wait.
 func (w *worker) flush() {
 	n := w.tx.Len()
 	if n == 0 {
 		return
 	}
+	burst := maxOutFrames
+	if w.paced {
+		burst = txBurst
+	}
 	for i := 0; i < n; {
 		w.out = w.out[:0]
-		for ; i < n && len(w.out) < txBurst; i++ {
+		for ; i < n && len(w.out) < burst; i++ {
 			w.out = append(w.out, w.tx.Frame(i))
 		}
 		if w.paced && !w.lastFull.IsZero() {
@@ -168,7 +182,7 @@ func (w *worker) flush() {
 			w.log.Debug("send failed", "err", err)
 		}
 		w.lastFull = time.Time{}
-		if len(w.out) == txBurst {
+		if len(w.out) >= txBurst {
 			w.lastFull = time.Now()
 		}
 	}

@@ -150,7 +150,7 @@ func New(cfg Config) (*Stack, error) {
 	if cfg.Conns == nil {
 		cfg.Conns = NewConnTable(cfg.Apps, ConnConfig{})
 	}
-	s := &Stack{cfg: cfg, p: cfg.Personality, synq: newSynQueue(cfg.MaxPending)}
+	s := &Stack{cfg: cfg, p: cfg.Personality, synq: newSynQueue(cfg.MaxPending, cfg.CookieKey)}
 	s.k0 = binary.LittleEndian.Uint64(cfg.CookieKey[0:8])
 	s.k1 = binary.LittleEndian.Uint64(cfg.CookieKey[8:16])
 	s.rng = rand.NewChaCha8(cfg.Seed)

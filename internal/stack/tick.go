@@ -1,6 +1,8 @@
 package stack
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"time"
 
 	"github.com/masscanned-go/masscanned/internal/event"
@@ -14,6 +16,9 @@ const DefaultMaxPending = 4096
 
 // pending is a handshake whose SYN-ACK may be retransmitted.
 type pending struct {
+	key      connKey
+	hash     uint32 // of key (synQueue.hash)
+	used     bool
 	isn, seq uint32 // our ISN, the client's
 	flags    uint8  // of the SYN (ECN setup)
 	tries    uint8  // retransmissions sent
@@ -26,36 +31,101 @@ type pending struct {
 
 // synQueue is a Stack's pending handshakes. The link spreads flows over
 // workers by 4-tuple, so a handshake's SYN and ACK reach the same Stack:
-// no lock is needed. The entries live in a slab indexed by the map: a
-// pending is larger than a map stores inline, and a map of such values
-// would allocate on every new handshake.
+// no lock is needed.
+//
+// Every SYN of a flood looks its 4-tuple up here, so this is a table of
+// its own rather than a Go map (whose generic hashing of the 64-byte key
+// was 8 % of a worker's time under a flood): open addressing with linear
+// probing and deletion by backward shift (no tombstones) over an index of
+// slab slots, at least twice as many slots as entries, so every probe
+// sequence ends at an empty slot. The entries live in a slab (a pending is
+// larger than an index slot) that grows to max at most, so that a new
+// handshake allocates nothing. The hash is keyed from the cookie key:
+// clients cannot aim their 4-tuples at one probe sequence without it.
 type synQueue struct {
-	m    map[connKey]int32 // index into slab
-	slab []pending
-	free []int32 // unused slab slots
-	max  int
+	idx    []uint32 // slab index + 1; 0: empty
+	mask   uint32
+	slab   []pending
+	free   []int32 // unused slab slots
+	n, max int
+	k0, k1 uint64
 }
 
-func newSynQueue(max int) synQueue {
+func newSynQueue(max int, key [16]byte) synQueue {
 	switch {
 	case max == 0:
 		max = DefaultMaxPending
 	case max < 0:
 		max = 0
 	}
+	q := synQueue{max: max}
+	if max == 0 {
+		return q
+	}
+	size := 8
+	for size < 2*max {
+		size *= 2
+	}
+	q.idx = make([]uint32, size)
+	q.mask = uint32(size - 1)
 	c := min(max, 256) // the slab grows (amortized) to max at most
-	return synQueue{m: make(map[connKey]int32, max), slab: make([]pending, 0, c), free: make([]int32, 0, c), max: max}
+	q.slab = make([]pending, 0, c)
+	q.free = make([]int32, 0, c)
+	// not the cookie's key itself: a key of the table's own
+	q.k0 = binary.LittleEndian.Uint64(key[0:8])*0x9e3779b97f4a7c15 ^ 0xa0761d6478bd642f
+	q.k1 = binary.LittleEndian.Uint64(key[8:16])*0xc2b2ae3d27d4eb4f ^ 0xe7037ed1a0b428db
+	return q
 }
 
+// hash mixes the 4-tuple with the table's key (multiply-fold rounds in
+// the manner of wyhash).
+func (q *synQueue) hash(k *connKey) uint32 {
+	c, s := k.client.Addr().As16(), k.server.Addr().As16()
+	ports := uint64(k.client.Port())<<16 | uint64(k.server.Port())
+	a := fold(binary.LittleEndian.Uint64(c[0:8])^q.k0, binary.LittleEndian.Uint64(c[8:16])^q.k1)
+	b := fold(binary.LittleEndian.Uint64(s[0:8])^q.k1, binary.LittleEndian.Uint64(s[8:16])^ports^q.k0)
+	h := fold(a^q.k1, b^0x8ebc6af09c88c6e3)
+	return uint32(h ^ h>>32)
+}
+
+// fold is the 128-bit product of a and b, high half xor low half.
+func fold(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// find returns k's index slot and slab index, or the empty slot where
+// it would go and -1.
+func (q *synQueue) find(k *connKey, h uint32) (uint32, int32) {
+	pos := h & q.mask
+	for {
+		v := q.idx[pos]
+		if v == 0 {
+			return pos, -1
+		}
+		if p := &q.slab[v-1]; p.hash == h && p.key == *k {
+			return pos, int32(v - 1)
+		}
+		pos = (pos + 1) & q.mask
+	}
+}
+
+func (q *synQueue) len() int { return q.n }
+
 func (q *synQueue) add(k connKey, p pending) {
-	if i, ok := q.m[k]; ok {
+	if q.max == 0 {
+		return
+	}
+	h := q.hash(&k)
+	pos, i := q.find(&k, h)
+	p.key, p.hash, p.used = k, h, true
+	if i >= 0 {
 		q.slab[i] = p
 		return
 	}
-	if len(q.m) >= q.max {
+	if q.n >= q.max {
 		return // full: a pure cookie, no retransmission
 	}
-	var i int32
 	if n := len(q.free); n > 0 {
 		i, q.free = q.free[n-1], q.free[:n-1]
 		q.slab[i] = p
@@ -63,23 +133,57 @@ func (q *synQueue) add(k connKey, p pending) {
 		i = int32(len(q.slab))
 		q.slab = append(q.slab, p)
 	}
-	q.m[k] = i
+	q.idx[pos] = uint32(i) + 1
+	q.n++
 }
 
-// release forgets k, whose entry is slot i.
-func (q *synQueue) release(k connKey, i int32) {
-	delete(q.m, k)
-	q.slab[i] = pending{}
+// lookup returns k's slab index, or -1.
+func (q *synQueue) lookup(k *connKey) int32 {
+	if q.n == 0 {
+		return -1
+	}
+	_, i := q.find(k, q.hash(k))
+	return i
+}
+
+// release forgets slab slot i.
+func (q *synQueue) release(i int32) {
+	p := &q.slab[i]
+	pos, _ := q.find(&p.key, p.hash)
+	q.unlink(pos)
+	*p = pending{}
 	q.free = append(q.free, i)
+	q.n--
+}
+
+// unlink empties index slot pos and shifts back the entries after it
+// that probed past it, so that no probe sequence has a hole.
+func (q *synQueue) unlink(pos uint32) {
+	for {
+		q.idx[pos] = 0
+		next := pos
+		for {
+			next = (next + 1) & q.mask
+			v := q.idx[next]
+			if v == 0 {
+				return
+			}
+			home := q.slab[v-1].hash & q.mask
+			// the entry at next may fill pos unless its home lies
+			// cyclically in (pos, next]
+			if (next-home)&q.mask >= (next-pos)&q.mask {
+				q.idx[pos] = v
+				pos = next
+				break
+			}
+		}
+	}
 }
 
 // isn is the ISN of key's pending handshake, if it has not expired.
 func (q *synQueue) isn(k connKey, now time.Time) (uint32, bool) {
-	if len(q.m) == 0 {
-		return 0, false
-	}
-	i, ok := q.m[k]
-	if !ok {
+	i := q.lookup(&k)
+	if i < 0 {
 		return 0, false
 	}
 	p := &q.slab[i]
@@ -102,20 +206,16 @@ func synLifetime(retries []time.Duration) time.Duration {
 // take removes k's pending handshake and returns it (the zero pending
 // when there was none).
 func (q *synQueue) take(k connKey) (p pending) {
-	if len(q.m) != 0 {
-		if i, ok := q.m[k]; ok {
-			p = q.slab[i]
-			q.release(k, i)
-		}
+	if i := q.lookup(&k); i >= 0 {
+		p = q.slab[i]
+		q.release(i)
 	}
 	return p
 }
 
 func (q *synQueue) remove(k connKey) {
-	if len(q.m) != 0 {
-		if i, ok := q.m[k]; ok {
-			q.release(k, i)
-		}
+	if i := q.lookup(&k); i >= 0 {
+		q.release(i)
 	}
 }
 
@@ -215,14 +315,18 @@ func (s *Stack) emitTick(tx *Tx, n0 int) {
 }
 
 func (s *Stack) tickSynq(now time.Time, tx *Tx) {
-	for k, i := range s.synq.m {
+	if s.synq.n == 0 {
+		return
+	}
+	for i := range s.synq.slab {
 		p := &s.synq.slab[i]
-		if now.Before(p.next) {
+		if !p.used || now.Before(p.next) {
 			continue
 		}
+		k := p.key
 		retries := p.peer.p.SYNACKRetries
 		if int(p.tries) >= len(retries) || !now.Before(p.expires) {
-			s.synq.release(k, i)
+			s.synq.release(int32(i))
 			continue
 		}
 		s.fromPeer(k, &p.peer, now)
