@@ -72,7 +72,8 @@ fi
 
 ip netns add "$G"
 ip netns add "$R"
-ip -n "$G" link add "$VG" type veth peer name "$VR" netns "$R"
+# as many queues as workers (AF_XDP binds one socket per receive queue)
+ip -n "$G" link add "$VG" numtxqueues "$WORKERS" numrxqueues "$WORKERS" type veth peer name "$VR" netns "$R" numtxqueues "$WORKERS" numrxqueues "$WORKERS"
 for ns in "$G" "$R"; do ip -n "$ns" link set lo up; done
 ip -n "$G" addr add $GIP/24 dev "$VG"
 ip -n "$G" link set "$VG" up

@@ -28,6 +28,7 @@ type PipeConn struct {
 	eof      bool // the client sent its FIN
 	closed   bool // Close: no more reads or writes
 	libDone  bool // the library closed its side
+	waiting  int  // library calls blocked on the client (Read for input, Write for room)
 	rdl, wdl time.Time
 	timer    *time.Timer
 	local    net.Addr
@@ -96,6 +97,16 @@ func (p *PipeConn) Pending() bool {
 	return len(p.out) > 0 || p.libDone
 }
 
+// Busy reports whether the library is working on its side: neither
+// waiting for the client (blocked in Read for input or in Write for room)
+// nor done. A server generating its host key is busy; the client is not
+// idle then, it waits for us.
+func (p *PipeConn) Busy() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.closed && !p.libDone && p.waiting == 0
+}
+
 // Held is the memory the pipe holds (unread input, unsent output).
 func (p *PipeConn) Held() int {
 	p.mu.Lock()
@@ -125,7 +136,9 @@ func (p *PipeConn) Read(b []byte) (int, error) {
 		if !p.rdl.IsZero() && !time.Now().Before(p.rdl) {
 			return 0, os.ErrDeadlineExceeded
 		}
+		p.waiting++
 		p.cond.Wait()
+		p.waiting--
 	}
 }
 
@@ -144,7 +157,9 @@ func (p *PipeConn) Write(b []byte) (int, error) {
 		}
 		room := p.maxOut - len(p.out)
 		if room <= 0 {
+			p.waiting++
 			p.cond.Wait()
+			p.waiting--
 			continue
 		}
 		k := min(room, len(b))

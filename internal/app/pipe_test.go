@@ -105,3 +105,56 @@ func TestPipeDeadlineAndShut(t *testing.T) {
 		t.Errorf("push after Shut accepted")
 	}
 }
+
+// Busy: the library works unless it waits for the client (in Read for
+// input, in Write for room) or is done.
+func TestPipeBusy(t *testing.T) {
+	p := NewPipeConn(nil, nil, 64, 4, nil)
+	if !p.Busy() {
+		t.Fatal("a library that has not read yet is not busy")
+	}
+	waitIdle := func(what string) {
+		t.Helper()
+		for i := 0; i < 1000 && p.Busy(); i++ {
+			time.Sleep(time.Millisecond)
+		}
+		if p.Busy() {
+			t.Fatalf("busy while blocked in %s", what)
+		}
+	}
+	read := make(chan struct{})
+	go func() {
+		b := make([]byte, 8)
+		_, _ = p.Read(b)
+		close(read)
+	}()
+	waitIdle("Read")
+	if err := p.Push([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	<-read
+	if !p.Busy() {
+		t.Fatal("not busy between two calls")
+	}
+	wrote := make(chan struct{})
+	go func() {
+		_, _ = p.Write([]byte("0123456789")) // more than the 4 bytes of room
+		close(wrote)
+	}()
+	waitIdle("Write")
+	for {
+		if b, _ := p.Pull(4); len(b) == 0 {
+			select {
+			case <-wrote:
+			default:
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			break
+		}
+	}
+	_ = p.Close()
+	if p.Busy() {
+		t.Fatal("busy after Close")
+	}
+}

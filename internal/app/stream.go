@@ -62,6 +62,10 @@ func (st *Stream) Drop() {
 // HasLibrary reports whether a library serves the stream.
 func (st *Stream) HasLibrary() bool { return st.pipe != nil }
 
+// LibraryBusy reports whether the stream's library is working rather than
+// waiting for the client (PipeConn.Busy).
+func (st *Stream) LibraryBusy() bool { return st.pipe != nil && st.pipe.Busy() }
+
 // Pull takes up to max bytes the library wrote; done reports that the
 // library closed and everything was taken (send our FIN).
 func (st *Stream) Pull(max int) (b []byte, done bool) {

@@ -144,3 +144,98 @@ func (l blockLib) RunLibrary(_ *app.Conn, nc net.Conn, _ func(*event.App)) {
 	_, _ = io.ReadAll(nc) // until the stack shuts the pipe
 	close(l.done)
 }
+
+// slowLib stands for a server that works before it answers (an RSA host
+// key generated on a host's first contact): it waits for work to be
+// released before reading the client, or reads at once without it.
+type slowLib struct {
+	started chan struct{}
+	release chan struct{} // nil: no work, straight to Read
+	done    chan struct{}
+}
+
+func (slowLib) Name() string { return "slow" }
+func (slowLib) Detect(b []byte, _ app.Transport) app.Verdict {
+	if bytes.HasPrefix(b, []byte("SLOW")) {
+		return app.Yes
+	}
+	return app.No
+}
+func (slowLib) Serve(*app.Conn, []byte) app.Result { return app.Result{} }
+func (slowLib) UseLibrary(*app.Conn) bool          { return true }
+func (l slowLib) RunLibrary(_ *app.Conn, nc net.Conn, _ func(*event.App)) {
+	close(l.started)
+	if l.release != nil {
+		<-l.release
+	}
+	_, _ = io.ReadAll(nc)
+	close(l.done)
+}
+
+// TestLibraryBusyNotIdle: the idle timeout closes a connection whose
+// library waits for the client, not one whose library works, for up to
+// libraryGrace more: the client waits for us then.
+func TestLibraryBusyNotIdle(t *testing.T) {
+	for _, busy := range []bool{false, true} {
+		lib := slowLib{started: make(chan struct{}), done: make(chan struct{})}
+		if busy {
+			lib.release = make(chan struct{})
+		}
+		e := newLifeEnv(t, personality.Linux(), "", func(c *Config) { c.Apps.Register(lib, true, "test library") })
+		idle := e.st.cfg.Conns.cfg.IdleTimeout
+		isn := handshake(t, e.testEnv, false)
+		e.handle(tcpFrame(t, false, personality.PSH|personality.ACK, 1001, isn+1, "SLOW", nil))
+		<-lib.started
+		if !busy {
+			// the library reaches its Read
+			for i := 0; i < 1000 && librariesBusy(e.st.cfg.Conns) > 0; i++ {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if n := librariesBusy(e.st.cfg.Conns); n != map[bool]int{false: 0, true: 1}[busy] {
+			t.Fatalf("busy=%v: %d libraries busy", busy, n)
+		}
+		fin := func(out [][]byte) bool {
+			for _, f := range out {
+				if flagsOf(tcpOf(t, f))&personality.FIN != 0 {
+					return true
+				}
+			}
+			return false
+		}
+		out := e.tick(idle + time.Second)
+		if fin(out) == busy {
+			t.Fatalf("busy=%v: FIN at the idle timeout: %v", busy, fin(out))
+		}
+		if busy {
+			if !fin(e.tick(idle + libraryGrace + time.Second)) {
+				t.Fatal("a working library held its connection past the grace")
+			}
+			close(lib.release)
+		}
+		select {
+		case <-lib.done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("busy=%v: the library was not stopped by the idle close", busy)
+		}
+		if ends := e.ends(); len(ends) != 1 || ends[0].End != event.EndIdle {
+			t.Errorf("busy=%v: ends %+v", busy, ends)
+		}
+	}
+}
+
+// librariesBusy counts the table's connections whose library works.
+func librariesBusy(t *ConnTable) int {
+	n := 0
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for _, c := range sh.m {
+			if c.stream.LibraryBusy() {
+				n++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return n
+}

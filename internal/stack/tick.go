@@ -248,6 +248,10 @@ func (s *Stack) Tick(now time.Time, tx *Tx) {
 // library wrote to one of its connections.
 func (s *Stack) Ready() bool { return s.cfg.Conns.HasReady() }
 
+// libraryGrace is how much longer than the idle timeout a connection
+// waits for its library while the library works.
+const libraryGrace = time.Minute
+
 // libraryOut is the most library output sent per connection per pump.
 const libraryOut = 32 << 10
 
@@ -363,9 +367,11 @@ func (s *Stack) tickShard(sh *connShard, now time.Time, tx *Tx) {
 				sh.remove(c, c.why, &s.ends, t.reg, now)
 				t.entries.Add(-1)
 			}
-		case now.Sub(c.last) >= t.cfg.IdleTimeout:
+		case now.Sub(c.last) >= t.cfg.IdleTimeout && !(c.stream.LibraryBusy() && now.Sub(c.last) < t.cfg.IdleTimeout+libraryGrace):
 			// A server closes a connection that stays silent (nginx's
-			// client_header_timeout, sshd's LoginGraceTime): FIN.
+			// client_header_timeout, sshd's LoginGraceTime): FIN. Not
+			// while its library works (an RSA host key being generated
+			// on a host's first contact): then the client waits for us.
 			s.fromPeer(c.key, &c.peer, now)
 			s.tickEv.UID = c.uid
 			n0 := tx.Len()
