@@ -196,7 +196,9 @@ func (w *worker) flush() {
 // thread (sched_yield) meanwhile. A sleep does worse on both counts: a
 // 20 µs time.Sleep lasted 1.1 ms on the development VM, and a nanosleep(2)
 // 65 µs at best (timer slack off), at about 20 µs of CPU each for the
-// timer and the two context switches.
+// timer and the two context switches. Spinning on runtime.Gosched (no
+// system call) cost less CPU but kept the core from a scanner's reader on
+// the same machine: masscan then heard 862-984 of 1000 replies.
 func yieldWait(d time.Duration) {
 	end := time.Now().Add(d)
 	for time.Now().Before(end) {
