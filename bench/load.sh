@@ -16,13 +16,15 @@
 #                      AF_PACKET: fanout); with more than 1 the responder
 #                      is not pinned (CPUS=0-1)
 #        ONLY="kernel afpacket afxdp xdptx"  the runs to make (default all)
-#        SINK=xdp|stack  how the generator's namespace disposes of the
-#                      replies: xdp (default) drops them in its veth's
+#        SINK=xdp|ingress|rps|stack  how the generator's namespace disposes
+#                      of the replies: xdp (default) drops them in its veth's
 #                      driver (XDP_DROP, counted), as a scanner's own NIC
-#                      and CPU would take them; stack lets its kernel
-#                      receive each up to an nftables drop, work that on
-#                      veth runs on the CPU that sent the reply (the
-#                      responder's), so that it is counted as responder CPU
+#                      and CPU would take them; ingress at the nftables
+#                      netdev ingress hook; rps the same on CPU0 (RPS);
+#                      stack lets its kernel receive each up to an nftables
+#                      input drop. On veth the receiver's work runs on the
+#                      CPU that sent the reply (the responder's), so all but
+#                      rps count it as responder CPU, xdp the least
 #        PROFILE=DIR   record each masscanned window with `perf record -g`
 #                      on the responder's CPUs into DIR/afpacket.data and
 #                      DIR/afxdp.data (read with perf report -i)
@@ -102,7 +104,7 @@ ingress | rps)
 	fi
 	;;
 stack) SP= ;;
-*) echo "SINK: xdp, ingress or stack, not $SINK" >&2; exit 2 ;;
+*) echo "SINK: xdp, ingress, rps or stack, not $SINK" >&2; exit 2 ;;
 esac
 
 cat >"$TMP/syn.cfg" <<CFG
