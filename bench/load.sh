@@ -38,7 +38,12 @@ GIP=198.51.100.1 RIP=198.51.100.2
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() {
-	for p in "${PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do
+		kill -INT -- "-$p" 2>/dev/null || true # a trafgen group
+		kill -INT "$p" 2>/dev/null || true
+	done
+	sleep 0.5
+	for p in "${PIDS[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; kill -KILL "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 	ip netns del "$G" 2>/dev/null || true
 	ip netns del "$R" 2>/dev/null || true
@@ -124,7 +129,9 @@ HZ=$(getconf CLK_TCK)
 # measure NAME [PID]: run the generator for WARM+DUR s, count over DUR s
 measure() {
 	local name=$1 pid=${2:-}
-	setsid ip netns exec "$G" trafgen -i "$TMP/syn.cfg" -o "$VG" -P 1 -C -Q "${TGRATE[@]}" >/dev/null 2>&1 &
+	# bounded in time whatever happens to this script; its own process
+	# group (trafgen forks a worker), stopped as a group
+	setsid timeout -s INT -k 2 $((WARM + DUR + 10)) ip netns exec "$G" trafgen -i "$TMP/syn.cfg" -o "$VG" -P 1 -C -Q "${TGRATE[@]}" >/dev/null 2>&1 &
 	local tg=$!
 	PIDS+=("$tg")
 	sleep "$WARM"
@@ -138,7 +145,7 @@ measure() {
 	fi
 	g1=$(rx "$G" "$VG"); r1=$(rx "$R" "$VR"); b1=$(busy)
 	[ -n "$pid" ] && c1=$(ticks "$pid")
-	kill -TERM -- "-$tg" 2>/dev/null || true; wait "$tg" 2>/dev/null || true
+	kill -INT -- "-$tg" 2>/dev/null || true; wait "$tg" 2>/dev/null || true
 	OFFERED=$(( (r1 - r0) / DUR ))
 	REPLIES=$(( (g1 - g0) / DUR ))
 	CPU=$(( (c1 - c0) * 100 / HZ / DUR ))
