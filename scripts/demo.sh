@@ -5,7 +5,8 @@
 # missing, builds masscanned, creates two network namespaces joined by a
 # veth pair (documentation addresses only; nothing is configured in the
 # machine's own namespace), runs masscanned in one and fires ping, ping -6,
-# arping, nc, curl, dig and nmap at it from the other, prints what
+# arping, nc, curl, dig, nmap, ssh, a Mirai-style Telnet bot, redis-cli and
+# masscan at it from the other, prints what
 # masscanned logged and a summary, and removes everything on exit.
 set -euo pipefail
 
@@ -18,7 +19,7 @@ fi
 
 # --- tools
 need=()
-for pair in ip:iproute2 ping:iputils-ping arping:arping nc:netcat-openbsd nmap:nmap curl:curl dig:dnsutils ssh:openssh-client sshpass:sshpass python3:python3 redis-cli:redis-tools p0f:p0f; do
+for pair in ip:iproute2 ping:iputils-ping arping:arping nc:netcat-openbsd nmap:nmap curl:curl dig:dnsutils ssh:openssh-client sshpass:sshpass python3:python3 redis-cli:redis-tools p0f:p0f masscan:masscan; do
 	command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -164,6 +165,14 @@ try "mirai-style telnet $P5" python3 e2e/scripts/mirai_telnet.py "$P5" 23 root x
 try "redis-cli -h $P5 CONFIG SET dir" redis-cli -h "$P5" CONFIG SET dir /var/spool/cron
 try "redis-cli -h $P5 SLAVEOF" redis-cli -h "$P5" SLAVEOF 203.0.113.9 6379
 sleep 0.5
+# masscan reads replies through a ring of 32 frames and loses those that
+# arrive while it is full: masscanned paces its replies so that a scanner
+# hears them all. Its 1000 ports make 3000 lines, left out of the log below.
+echo "demo: masscan -p1-1000 --rate 10000 at $R4: does the scanner hear every reply?"
+lines_before=$(grep -c . "$log" || true)
+ip -n "$C" neigh replace "$R4" lladdr "$MAC" dev "$CIF" nud permanent
+try "masscan -p1-1000 $R4" sh -c "cd '$work' && masscan -e '$CIF' --router-mac '$MAC' --adapter-ip '$C4' -p1-1000 --rate 10000 --wait 3 '$R4' -oL '$work/masscan.txt' >/dev/null 2>&1; grep -c '^open' '$work/masscan.txt'"
+masscan_open=$last
 
 kill -INT "$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
@@ -172,8 +181,9 @@ pid=""
 echo
 echo "demo: what masscanned logged (one line per frame, plus timers and connection ends):"
 echo "------------------------------------------------------------------------"
-cat "$log"
+head -n "${lines_before:-100000000}" "$log"
 echo "------------------------------------------------------------------------"
+[ -n "${lines_before:-}" ] && echo "demo: (and $(($(grep -c . "$log") - lines_before)) lines for masscan's 1000 ports, not shown)"
 echo
 echo "demo: summary"
 echo "  clients ok: $ok, failed: $fail"
@@ -190,6 +200,7 @@ echo "  https on $P4: $https_code, ClientHello $(grep -o 'ja4=[^[:space:]]*' "$l
 echo "  telnet on $P5: $(grep -o 'auth="telnet user=root password=xc3511 success"' "$log" | head -1), commands: $(grep -c 'command=' "$log"), URL: $(grep -o 'urls=[^[:space:]]*mirai.sh' "$log" | head -1)"
 echo "  redis on $P5: $(grep -o 'command="CONFIG SET dir [^"]*"' "$log" | head -1) $(grep -o 'master=[^[:space:]]*' "$log" | head -1)"
 echo "  a SYN's p0f fingerprint: $(grep -o 'tcp_fp=[^[:space:]]*[[:space:]]os="[^"]*"' "$log" | head -1 | tr '\t' ' ')"
+echo "  masscan: ${masscan_open:-?} of 1000 ports heard open on $R4 (replies paced for its 32-frame ring)"
 echo "  connection-end events: $(grep -c 'conn-end' "$log")"
 echo "  masscanned logged $(grep -c . "$log") events"
 if [ -s "$work/stderr" ]; then
