@@ -262,3 +262,12 @@ func (l *Link) Drain() { link.Drain(l.Link) }
 
 // Wake wakes the wrapped link.
 func (l *Link) Wake() { link.Wake(l.Link) }
+
+// Backlog passes the wrapped link's backlog on (0 when it cannot tell:
+// the worker paces then, as for a link that keeps up).
+func (l *Link) Backlog() int {
+	if b, ok := l.Link.(link.Backlogger); ok {
+		return b.Backlog()
+	}
+	return 0
+}

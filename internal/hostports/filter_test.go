@@ -239,3 +239,22 @@ func TestLink(t *testing.T) {
 		}
 	}
 }
+
+// backlogLink is a fakeLink that tells its backlog.
+type backlogLink struct {
+	fakeLink
+	n int
+}
+
+func (b *backlogLink) Backlog() int { return b.n }
+
+// The wrapper passes the wrapped link's backlog on (the worker paces by
+// it), and says 0 for a link that cannot tell.
+func TestLinkBacklog(t *testing.T) {
+	if b := NewLink(&backlogLink{n: 700}, testFilter()).Backlog(); b != 700 {
+		t.Errorf("backlog %d, want the wrapped link's 700", b)
+	}
+	if b := NewLink(&fakeLink{}, testFilter()).Backlog(); b != 0 {
+		t.Errorf("backlog %d of a link that cannot tell, want 0", b)
+	}
+}
