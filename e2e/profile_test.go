@@ -228,13 +228,16 @@ http_server = "nginx/1.22.1"
 }
 
 // TestProfileFullScan: a SYN scan of all 65535 ports of a profiled
-// address finds exactly its open ports, all others closed (reset).
+// address finds exactly its open ports, all others closed (reset). At
+// 10 kpps: the port map is the subject, not the rate (with CPU hogs beside
+// it, a paced masscanned left 15 % of nmap's 20 kpps unanswered, the stop
+// 13 build 8 %; at 10 kpps none in three runs).
 func TestProfileFullScan(t *testing.T) {
 	Require(t, "nmap")
 	l := NewLab(t, LabOptions{})
 	l.SilenceRespKernel()
 	l.Start("--profile", writeProfile(t, l, "tcp = [22, 80, 443, \"8000-8002\"]\nudp = []\n"))
-	out, err := l.InClient(300*time.Second, "nmap", "-sS", "-Pn", "-n", "-p-", "--min-rate", "20000", "--max-retries", "3", RespIP4)
+	out, err := l.InClient(300*time.Second, "nmap", "-sS", "-Pn", "-n", "-p-", "--min-rate", "10000", "--max-retries", "3", RespIP4)
 	if err != nil {
 		t.Fatalf("nmap: %v\n%s", err, out)
 	}

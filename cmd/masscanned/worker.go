@@ -31,10 +31,21 @@ import (
 // (a capture file, a test link) is never paced. Unpaced, a worker reads
 // and sends whole batches (the link's batch size, up to maxOutFrames
 // replies per Send): fewer system calls per frame while it catches up.
+//
+// A wait that lasts far longer than asked (overshoot) means other threads
+// took the core. That is the point when the scanner's reader is one of
+// them; but when frames piled up meanwhile (contentionBacklog), the
+// machine is busy, each further wait would cost a time slice and the
+// worker would fall behind its input (nmap's 20 kpps full scan then went
+// unanswered on a loaded CI machine): pacing then stops for
+// contentionHold.
 const (
-	txBurst      = 16
-	txGap        = 20 * time.Microsecond
-	pacedBacklog = 512
+	txBurst           = 16
+	txGap             = 20 * time.Microsecond
+	pacedBacklog      = 512
+	maxOvershoot      = 500 * time.Microsecond
+	contentionBacklog = 64
+	contentionHold    = 100 * time.Millisecond
 )
 
 // maxOutFrames bounds the replies a worker collects before sending them
@@ -63,6 +74,7 @@ type worker struct {
 	lastFull time.Time           // when the last full burst was sent (zero: the last was not)
 	bl       link.Backlogger     // nil: the link cannot tell its backlog, no pacing
 	paced    bool                // the current batch's replies are paced
+	noPace   time.Time           // no pacing before this (a wait overshot)
 	sleep    func(time.Duration) // the pacing wait
 }
 
@@ -114,7 +126,7 @@ func (w *worker) run() error {
 			}
 			return err
 		}
-		w.paced = w.bl != nil && w.bl.Backlog() < pacedBacklog
+		w.paced = w.bl != nil && w.bl.Backlog() < pacedBacklog && (w.noPace.IsZero() || time.Now().After(w.noPace))
 		for i := range w.rx[:n] {
 			w.frame(&w.rx[i])
 		}
@@ -175,7 +187,12 @@ func (w *worker) flush() {
 		}
 		if w.paced && !w.lastFull.IsZero() {
 			if d := txGap - time.Since(w.lastFull); d > 0 {
+				t0 := time.Now()
 				w.sleep(d)
+				if now := time.Now(); now.Sub(t0)-d > maxOvershoot && w.bl.Backlog() >= contentionBacklog {
+					w.noPace = now.Add(contentionHold)
+					w.paced = false
+				}
 			}
 		}
 		if _, err := w.l.Send(w.out); err != nil {

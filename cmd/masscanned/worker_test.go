@@ -365,3 +365,35 @@ func TestWorkerPacing(t *testing.T) {
 		})
 	}
 }
+
+// A pacing wait that lasts far longer than asked (another thread took the
+// core) while frames piled up stops pacing for contentionHold: on a busy
+// machine each further wait would cost a time slice, and the worker would
+// fall behind. Without a pile-up (the scanner's reader took the core, as
+// meant) pacing goes on.
+func TestWorkerPacingContention(t *testing.T) {
+	const total = 10 * txBurst
+	st := wkStack(t)
+	for _, tc := range []struct {
+		backlog, waits int
+	}{
+		{contentionBacklog, 1},                     // frames piled up: pacing off
+		{contentionBacklog - 1, total/txBurst - 1}, // the scanner's reader ran: still paced
+	} {
+		m := newMemLink(64, total, wkTCP(t, 1, 1000, 0, true))
+		bl := &backlogLink{memLink: m}
+		w := newWorker(bl, st, nil, nil, nil, slog.New(slog.DiscardHandler))
+		waits := 0
+		w.sleep = func(d time.Duration) {
+			waits++
+			bl.backlog = tc.backlog        // what came in meanwhile
+			time.Sleep(d + 2*maxOvershoot) // descheduled
+		}
+		if err := w.run(); err != nil {
+			t.Fatal(err)
+		}
+		if m.sent != total || waits != tc.waits {
+			t.Fatalf("backlog %d after an overshoot: %d replies, %d waits; want %d, %d", tc.backlog, m.sent, waits, total, tc.waits)
+		}
+	}
+}
