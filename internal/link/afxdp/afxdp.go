@@ -376,6 +376,18 @@ func (l *Link) next() error {
 	}
 }
 
+// fillWaiting gives frames waiting for the fill ring another chance and
+// reports whether some still wait.
+func (l *Link) fillWaiting() bool {
+	waiting := false
+	for _, s := range l.socks {
+		if s.fd >= 0 && s.flushFill() {
+			waiting = true
+		}
+	}
+	return waiting
+}
+
 // wait polls the sockets and the wake-up eventfd.
 func (l *Link) wait() error {
 	if l.draining.Load() {
@@ -388,6 +400,9 @@ func (l *Link) wait() error {
 		return nil
 	}
 	wait := pollTimeout
+	if l.fillWaiting() {
+		wait = 1 // the kernel publishes the room it made at its next flush
+	}
 	if !l.deadline.IsZero() {
 		left := time.Until(l.deadline)
 		if left <= 0 {

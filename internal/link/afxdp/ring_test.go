@@ -103,7 +103,8 @@ func fakeXSK() (*xsk, *fakeKernel) {
 		fill: make([]uint64, fakeFrames), comp: make([]uint64, fakeFrames),
 		rx: make([]unix.XDPDesc, fakeFrames), tx: make([]unix.XDPDesc, fakeFrames),
 	}
-	x := &xsk{fd: -1, frameSize: frameSize, umem: make([]byte, 2*fakeFrames*frameSize), nrx: fakeFrames, ntx: fakeFrames}
+	x := &xsk{fd: -1, frameSize: frameSize, umem: make([]byte, 2*fakeFrames*frameSize), nrx: fakeFrames, ntx: fakeFrames,
+		fillWait: make([]uint64, 0, fakeFrames)}
 	x.fill, x.fillAddrs = newProducer(&k.fillP, &k.fillC, nil, fakeFrames), k.fill
 	x.comp, x.compAddrs = newConsumer(&k.compP, &k.compC, nil, fakeFrames), k.comp
 	x.rx, x.rxDescs = newConsumer(&k.rxP, &k.rxC, nil, fakeFrames), k.rx
@@ -239,5 +240,64 @@ func TestNoAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per frame", allocs)
+	}
+}
+
+// The kernel publishes a receive batch before it publishes that it took
+// those frames from the fill ring: a batch read in between comes back
+// while the ring looks full. It waits, nothing is lost or duplicated, and
+// it goes back first once the kernel's consumer moves.
+func TestRefillKernelLag(t *testing.T) {
+	x, k := fakeXSK()
+	ds := make([]unix.XDPDesc, fakeFrames)
+	for i := range ds {
+		ds[i].Addr = uint64(i) * frameSize
+	}
+	x.refill(ds)
+	// three frames received, the fill consumer not yet published
+	taken := k.fillC
+	for range 3 {
+		addr := k.fill[taken%fakeFrames]
+		taken++
+		k.rx[k.rxP%fakeFrames] = unix.XDPDesc{Addr: addr + 256, Len: 60}
+		k.rxP++
+	}
+	var batch [4]unix.XDPDesc
+	n := x.recv(batch[:])
+	if n != 3 {
+		t.Fatalf("recv %d", n)
+	}
+	x.refill(batch[:n]) // used to panic: fill ring overflow
+	if len(x.fillWait) != 3 || k.fillP != fakeFrames {
+		t.Fatalf("waiting %d, fill producer %d", len(x.fillWait), k.fillP)
+	}
+	if !x.flushFill() {
+		t.Fatal("flushFill with the consumer still behind")
+	}
+	// the kernel publishes two of them, then the third
+	k.fillC += 2
+	if !x.flushFill() || len(x.fillWait) != 1 || k.fillP != fakeFrames+2 {
+		t.Fatalf("after 2: waiting %d, producer %d", len(x.fillWait), k.fillP)
+	}
+	k.fillC = taken
+	// a new batch while one frame waits: the waiting one goes first
+	k.receive(x, 256, []byte("x"))
+	n = x.recv(batch[:])
+	x.refill(batch[:n])
+	if len(x.fillWait) != 0 || k.fillP != fakeFrames+4 {
+		t.Fatalf("after refill: waiting %d, producer %d", len(x.fillWait), k.fillP)
+	}
+	// every receive frame exactly once in the ring
+	seen := map[uint64]int{}
+	for i := k.fillC; i != k.fillP; i++ {
+		seen[k.fill[i%fakeFrames]]++
+	}
+	if len(seen) != fakeFrames {
+		t.Fatalf("fill ring holds %d distinct frames: %v", len(seen), seen)
+	}
+	for a, c := range seen {
+		if c != 1 || a%frameSize != 0 || a >= fakeFrames*frameSize {
+			t.Errorf("frame %d: %d times", a, c)
+		}
 	}
 }

@@ -18,11 +18,12 @@ import (
 // xsk is one AF_XDP socket bound to one receive queue, with its own UMEM:
 // the first half of the frames feeds the fill ring (receive), the second
 // half is the transmit pool. Every frame is always in exactly one place:
-// the fill ring or the kernel's receive path, a received batch, the free
-// transmit list, the tx ring or the kernel's transmit path (then the
-// completion ring). Fill and rx rings have as many entries as there are
-// receive frames, tx and completion as many as transmit frames, so
-// producing into them never finds them full.
+// the fill ring (or fillWait) or the kernel's receive path, a received
+// batch, the free transmit list, the tx ring or the kernel's transmit path
+// (then the completion ring). Fill and rx rings have as many entries as
+// there are receive frames, tx and completion as many as transmit frames,
+// so producing into them finds them full only while the kernel has not
+// yet published a consumption it made (see refill).
 type xsk struct {
 	fd        int
 	queue     int
@@ -35,9 +36,10 @@ type xsk struct {
 	fillAddrs, compAddrs []uint64
 	rxDescs, txDescs     []unix.XDPDesc
 
-	txFree []uint64 // free transmit frames
-	nrx    uint32   // receive frames (fill and rx ring entries)
-	ntx    uint32   // transmit frames (tx and completion ring entries)
+	txFree   []uint64 // free transmit frames
+	fillWait []uint64 // received frames waiting for room in the fill ring (cap nrx)
+	nrx      uint32   // receive frames (fill and rx ring entries)
+	ntx      uint32   // transmit frames (tx and completion ring entries)
 }
 
 // Sizes of one socket's UMEM.
@@ -156,6 +158,7 @@ func (x *xsk) setup(ifindex int, busyWait time.Duration) error {
 	x.fill.produced(uint32(rxFrames))
 	x.fill.publish()
 	x.txFree = make([]uint64, 0, txFrames)
+	x.fillWait = make([]uint64, 0, rxFrames)
 	for i := txFrames - 1; i >= 0; i-- {
 		x.txFree = append(x.txFree, uint64(rxFrames+i)*frameSize)
 	}
@@ -218,18 +221,55 @@ func (x *xsk) recv(out []unix.XDPDesc) int {
 
 // refill returns received frames to the fill ring (addresses are masked
 // to their frame: copy mode hands out an offset inside it).
+//
+// The ring can lack room for a moment although it has as many entries as
+// there are receive frames: the kernel publishes a receive batch on the
+// rx ring before it publishes, on the fill ring, that it consumed those
+// frames' addresses (xsk_flush), so a batch read in between, or with the
+// kernel's CPU preempted there, comes back before its slots are free.
+// Such frames wait in fillWait and go back first at the next refill.
 func (x *xsk) refill(ds []unix.XDPDesc) {
-	if len(ds) == 0 {
+	n := uint32(len(ds))
+	if len(x.fillWait) == 0 && n > 0 && x.fill.free(n) >= n {
+		for i, d := range ds {
+			x.fillAddrs[(x.fill.local+uint32(i))&x.fill.mask] = d.Addr &^ (x.frameSize - 1)
+		}
+		x.fill.produced(n)
+		x.fillPublish()
 		return
 	}
-	n := uint32(len(ds))
-	if x.fill.free(n) < n {
-		panic("afxdp: fill ring overflow") // cannot happen: the ring holds every receive frame
+	for _, d := range ds {
+		if len(x.fillWait) == cap(x.fillWait) {
+			// only a frame handed out twice could get here (every
+			// frame is in one place): dropping it keeps the bound
+			continue
+		}
+		x.fillWait = append(x.fillWait, d.Addr&^(x.frameSize-1))
 	}
-	for i, d := range ds {
-		x.fillAddrs[(x.fill.local+uint32(i))&x.fill.mask] = d.Addr &^ (x.frameSize - 1)
+	x.flushFill()
+}
+
+// flushFill moves waiting frames to the fill ring as far as it has room
+// and reports whether some still wait.
+func (x *xsk) flushFill() bool {
+	w := uint32(len(x.fillWait))
+	if w == 0 {
+		return false
 	}
-	x.fill.produced(n)
+	m := min(w, x.fill.free(w))
+	if m == 0 {
+		return true
+	}
+	for i := range m {
+		x.fillAddrs[(x.fill.local+i)&x.fill.mask] = x.fillWait[i]
+	}
+	x.fill.produced(m)
+	x.fillPublish()
+	x.fillWait = x.fillWait[:copy(x.fillWait, x.fillWait[m:])]
+	return len(x.fillWait) > 0
+}
+
+func (x *xsk) fillPublish() {
 	x.fill.publish()
 	if x.zeroCopy && x.fill.needWakeup() {
 		_, _, _ = unix.Syscall6(unix.SYS_RECVFROM, uintptr(x.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
