@@ -171,6 +171,12 @@ func (l *Lab) must(name string, args ...string) string {
 
 func (l *Lab) destroy() {
 	l.Stop()
+	if l.t.Failed() && l.stderr != nil {
+		// the exit line's counters (sent, send_errors, kernel_drops,
+		// suppressed_*) say where replies went
+		lines := strings.Split(strings.TrimSpace(l.Stderr()), "\n")
+		l.t.Logf("masscanned's last log lines:\n%s", strings.Join(lines[max(0, len(lines)-8):], "\n"))
+	}
 	_ = exec.Command("ip", "netns", "del", l.Client).Run()
 	_ = exec.Command("ip", "netns", "del", l.Resp).Run()
 }
