@@ -115,6 +115,15 @@ func fakeXSK() (*xsk, *fakeKernel) {
 	return x, k
 }
 
+// fillAll gives every receive frame to the fill ring, as setup does.
+func fillAll(x *xsk) {
+	ds := make([]unix.XDPDesc, fakeFrames)
+	for i := range ds {
+		ds[i].Addr = uint64(i) * frameSize
+	}
+	x.refill(ds)
+}
+
 // The kernel receives a frame into fill-ring frame addr at offset off.
 func (k *fakeKernel) receive(x *xsk, off uint64, data []byte) {
 	addr := k.fill[k.fillC%fakeFrames]
@@ -141,11 +150,7 @@ func (k *fakeKernel) transmit(x *xsk) [][]byte {
 func TestDescriptorsFakeUMEM(t *testing.T) {
 	x, k := fakeXSK()
 	// every receive frame to the fill ring
-	ds := make([]unix.XDPDesc, fakeFrames)
-	for i := range ds {
-		ds[i].Addr = uint64(i) * frameSize
-	}
-	x.refill(ds)
+	fillAll(x)
 	if k.fillP != fakeFrames {
 		t.Fatalf("fill producer %d", k.fillP)
 	}
@@ -221,11 +226,7 @@ func TestRingLayout(t *testing.T) {
 // refill, complete.
 func TestNoAllocs(t *testing.T) {
 	x, k := fakeXSK()
-	ds := make([]unix.XDPDesc, fakeFrames)
-	for i := range ds {
-		ds[i].Addr = uint64(i) * frameSize
-	}
-	x.refill(ds)
+	fillAll(x)
 	frame := make([]byte, 60)
 	var batch [4]unix.XDPDesc
 	allocs := testing.AllocsPerRun(100, func() {
@@ -249,11 +250,7 @@ func TestNoAllocs(t *testing.T) {
 // it goes back first once the kernel's consumer moves.
 func TestRefillKernelLag(t *testing.T) {
 	x, k := fakeXSK()
-	ds := make([]unix.XDPDesc, fakeFrames)
-	for i := range ds {
-		ds[i].Addr = uint64(i) * frameSize
-	}
-	x.refill(ds)
+	fillAll(x)
 	// three frames received, the fill consumer not yet published
 	taken := k.fillC
 	for range 3 {
