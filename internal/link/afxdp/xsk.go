@@ -227,17 +227,9 @@ func (x *xsk) recv(out []unix.XDPDesc) int {
 // rx ring before it publishes, on the fill ring, that it consumed those
 // frames' addresses (xsk_flush), so a batch read in between, or with the
 // kernel's CPU preempted there, comes back before its slots are free.
-// Such frames wait in fillWait and go back first at the next refill.
+// So frames go through fillWait: what the ring has no room for stays
+// there and goes back first at the next refill.
 func (x *xsk) refill(ds []unix.XDPDesc) {
-	n := uint32(len(ds))
-	if len(x.fillWait) == 0 && n > 0 && x.fill.free(n) >= n {
-		for i, d := range ds {
-			x.fillAddrs[(x.fill.local+uint32(i))&x.fill.mask] = d.Addr &^ (x.frameSize - 1)
-		}
-		x.fill.produced(n)
-		x.fillPublish()
-		return
-	}
 	for _, d := range ds {
 		if len(x.fillWait) == cap(x.fillWait) {
 			// only a frame handed out twice could get here (every
@@ -264,16 +256,12 @@ func (x *xsk) flushFill() bool {
 		x.fillAddrs[(x.fill.local+i)&x.fill.mask] = x.fillWait[i]
 	}
 	x.fill.produced(m)
-	x.fillPublish()
 	x.fillWait = x.fillWait[:copy(x.fillWait, x.fillWait[m:])]
-	return len(x.fillWait) > 0
-}
-
-func (x *xsk) fillPublish() {
 	x.fill.publish()
 	if x.zeroCopy && x.fill.needWakeup() {
 		_, _, _ = unix.Syscall6(unix.SYS_RECVFROM, uintptr(x.fd), 0, 0, unix.MSG_DONTWAIT, 0, 0)
 	}
+	return len(x.fillWait) > 0
 }
 
 // frame returns the bytes of a received descriptor.
